@@ -1,0 +1,116 @@
+"""The one way untrusted code runs: a small protocol every backend implements.
+
+The server (experiments) and the scorer (evaluations) both go through it, so a
+new backend (docker, Kubernetes) is a new class, not a rewrite. A request names
+everything the sandbox may see; anything not named is not there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+#: Where the workspace appears inside every sandbox.
+WORKSPACE_MOUNT = "/workspace"
+#: Where the task's runtime environment (a venv) appears inside every sandbox.
+RUNTIME_MOUNT = "/opt/runtime"
+
+
+class Limits(BaseModel):
+    """Resource limits for one sandboxed command."""
+
+    wall_sec: float = Field(60.0, gt=0, description="killed (with its whole tree) after this many seconds")
+    memory_mb: int = Field(2048, gt=0)
+    pids: int = Field(256, gt=0, description="processes and threads at once")
+    cpus: float = Field(1.0, gt=0)
+    output_bytes: int = Field(8 * 1024 * 1024, gt=0, description="log kept up to this size; the rest dropped")
+    tmp_mb: int = Field(512, gt=0, description="size of the private /tmp")
+    file_mb: int = Field(1024, gt=0, description="largest single file the command may write")
+
+
+class Mount(BaseModel):
+    """A host path made visible inside the sandbox."""
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+class ExecRequest(BaseModel):
+    """Everything one sandboxed command may see and use."""
+
+    command: str = Field(description="run as `bash -c command` inside the sandbox")
+    workspace: Path = Field(description="host directory mounted read-write at /workspace")
+    read_only_paths: list[str] = Field(
+        default_factory=list,
+        description="workspace-relative files mounted read-only over the workspace (non-editable files)",
+    )
+    mounts: list[Mount] = Field(default_factory=list)
+    runtime: Path | None = Field(None, description="venv mounted read-only at /opt/runtime, first on PATH")
+    env: dict[str, str] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    uid: int | None = Field(None, description="host uid to run as when the server is root")
+    cpu: int | None = Field(None, description="pin to this core (timing); no CPU quota is applied then")
+    log_path: Path | None = Field(None, description="full combined stdout+stderr kept here")
+
+
+class ExecResult(BaseModel):
+    """How a sandboxed command ended."""
+
+    exit_code: int | None = Field(description="None when killed before it could exit")
+    output_tail: str = Field(description="last part of combined stdout and stderr")
+    output_bytes: int = 0
+    output_truncated: bool = False
+    duration_sec: float
+    timed_out: bool = False
+    oom_killed: bool = False
+    cancelled: bool = False
+    limits_mode: Literal["cgroup", "rlimit", "container"] = "rlimit"
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not (self.timed_out or self.oom_killed or self.cancelled)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not be set up (not a failure of the command)."""
+
+
+@runtime_checkable
+class RunningSandbox(Protocol):
+    """A command that was started and may still be running."""
+
+    def poll(self) -> ExecResult | None:
+        """The result once finished, else None (never blocks)."""
+
+    def wait(self, timeout: float | None = None) -> ExecResult | None:
+        """Block up to `timeout` seconds; the result, or None if still running."""
+
+    def kill(self) -> None:
+        """Kill the whole process tree; the result reports `cancelled`."""
+
+    def elapsed(self) -> float:
+        """Seconds since start (or total duration once finished)."""
+
+    def output_tail(self, max_bytes: int = 4096) -> str:
+        """What the command has printed so far (last part)."""
+
+
+@runtime_checkable
+class SandboxBackend(Protocol):
+    """Starts sandboxed commands."""
+
+    name: str
+
+    def start(self, request: ExecRequest) -> RunningSandbox: ...
+
+    def run(self, request: ExecRequest) -> ExecResult:
+        """Start and wait to the end (the request's wall limit bounds it)."""
+
+
+#: Host uid/gid that agent experiments run as when the server runs as root.
+AGENT_UID = 64000
+#: Host uid/gid for the scorer's evaluation sandboxes (distinct from the agent's).
+SCORER_UID = 64001

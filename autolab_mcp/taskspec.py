@@ -1,0 +1,189 @@
+"""task.toml: the Harbor/AutoLab keys as they are, plus our `[autolab]` section.
+
+A task loads as long as the Harbor keys are there; unknown keys are kept (pydantic
+`extra="allow"`), never rejected, so tasks written for peers still load.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Axis = Literal["faster", "smarter", "smaller"]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Metadata(_Open):
+    axis: Axis
+    tags: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class AgentSection(_Open):
+    timeout_sec: float = Field(3600, gt=0)
+
+
+class EnvironmentSection(_Open):
+    cpus: float = Field(1, gt=0)
+    memory_mb: int = Field(2048, gt=0)
+    allow_internet: bool = False
+    requirements: list[str] = Field(default_factory=list)
+    gpus: int = Field(0, ge=0)
+
+    @field_validator("allow_internet")
+    @classmethod
+    def _no_internet(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("allow_internet = true is not supported: sandboxes never have a network")
+        return value
+
+
+class ScorePoint(_Open):
+    score: float
+    method: str = ""
+
+
+class Optimization(_Open):
+    metric: str
+    direction: Literal["lower", "higher"]
+    baseline: ScorePoint
+    reference: ScorePoint
+
+
+class Budget(_Open):
+    compute_sec: float = Field(1200, gt=0)
+    experiments: int = Field(200, ge=0)
+    score_calls: int = Field(20, ge=0)
+
+
+class AutolabSection(_Open):
+    editable: list[str] = Field(default_factory=lambda: ["**"], min_length=1)
+    scale: Literal["log", "linear"] = "linear"
+    quality_gate: str = ""
+    budget: Budget = Field(default_factory=Budget)
+    feedback_precision: int = Field(3, ge=0, le=12, description="decimals of feedback scores")
+    experiment_timeout_sec: float = Field(300, gt=0, description="default and cap per experiment")
+    eval_timeout_sec: float = Field(300, gt=0, description="cap for one scorer evaluation")
+    check_command: str = Field("", description="the public local check an agent can run as an experiment")
+
+    @field_validator("editable")
+    @classmethod
+    def _relative_globs(cls, globs: list[str]) -> list[str]:
+        for glob in globs:
+            if glob.startswith("/") or ".." in glob.split("/") or not glob.strip():
+                raise ValueError(f"editable glob {glob!r} must be a relative path pattern inside the workspace")
+        return globs
+
+
+class TaskConfig(_Open):
+    version: str = "1.0"
+    metadata: Metadata
+    agent: AgentSection = Field(default_factory=AgentSection)
+    environment: EnvironmentSection = Field(default_factory=EnvironmentSection)
+    optimization: Optimization
+    autolab: AutolabSection = Field(default_factory=AutolabSection)
+
+
+class TaskSpecError(ValueError):
+    """A task directory or its task.toml is broken; the message says where and what is expected."""
+
+
+class Task(BaseModel):
+    """A loaded, validated task directory."""
+
+    name: str
+    root: Path
+    config: TaskConfig
+
+    @property
+    def environment_dir(self) -> Path:
+        return self.root / "environment"
+
+    @property
+    def tests_dir(self) -> Path:
+        return self.root / "tests"
+
+    @property
+    def solution_dir(self) -> Path:
+        return self.root / "solution"
+
+    @property
+    def instruction(self) -> str:
+        return (self.root / "instruction.md").read_text()
+
+    @property
+    def scorable(self) -> bool:
+        """Our scorer needs tests/evaluate.py; a plain Harbor task loads but cannot be scored here."""
+        return (self.tests_dir / "evaluate.py").is_file()
+
+    @property
+    def axis(self) -> Axis:
+        return self.config.metadata.axis
+
+
+REQUIRED_ENTRIES = {
+    "task.toml": "file",
+    "instruction.md": "file",
+    "environment": "dir",
+    "tests": "dir",
+    "solution": "dir",
+}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def load_task(root: Path | str) -> Task:
+    """Load and validate a task directory, or raise TaskSpecError naming file, key and expectation."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise TaskSpecError(f"{root}: not a task directory")
+    for entry, kind in REQUIRED_ENTRIES.items():
+        path = root / entry
+        if not (path.is_file() if kind == "file" else path.is_dir()):
+            raise TaskSpecError(f"{path}: missing; a task directory needs a {kind} named {entry!r}")
+    toml_path = root / "task.toml"
+    try:
+        raw = tomllib.loads(toml_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TaskSpecError(f"{toml_path}: not valid TOML: {exc}") from exc
+    try:
+        config = TaskConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"key {_location(err['loc'])}: {err['msg']} (got {err.get('input')!r})"[:300] for err in exc.errors()
+        )
+        raise TaskSpecError(f"{toml_path}: {problems}") from exc
+    return Task(name=root.name, root=root, config=config)
+
+
+def bundled_tasks_dir() -> Path:
+    """The `tasks/` directory shipped in this repository."""
+    return Path(__file__).resolve().parent.parent / "tasks"
+
+
+def find_task(name_or_path: str, tasks_dir: Path | None = None) -> Task:
+    """A bundled task by name, or a task directory by path."""
+    candidate = Path(name_or_path)
+    if candidate.is_dir() and (candidate / "task.toml").exists():
+        return load_task(candidate)
+    base = tasks_dir or bundled_tasks_dir()
+    path = base / name_or_path
+    if not path.is_dir():
+        known = ", ".join(sorted(t.name for t in list_tasks(base))) or "none"
+        raise TaskSpecError(f"no task named {name_or_path!r} in {base}; bundled tasks: {known}")
+    return load_task(path)
+
+
+def list_tasks(tasks_dir: Path | None = None) -> list[Task]:
+    base = tasks_dir or bundled_tasks_dir()
+    if not base.is_dir():
+        return []
+    return [load_task(p) for p in sorted(base.iterdir()) if (p / "task.toml").is_file()]
