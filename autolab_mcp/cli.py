@@ -1,0 +1,271 @@
+"""Command line: serve, tasks, runs, scorer (and oracle/eval where available).
+
+stdout belongs to the MCP stdio transport while serving, so everything human
+goes to stderr there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from autolab_mcp.taskspec import TaskSpecError, find_task, list_tasks
+
+log = logging.getLogger("autolab")
+
+
+def _default_runs_dir() -> Path:
+    return Path(os.environ.get("AUTOLAB_RUN_DIR", "runs"))
+
+
+# -- serve ----------------------------------------------------------------------
+
+
+class BearerAuth:
+    """ASGI wrapper: every HTTP request needs `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            supplied = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(supplied, self.expected):
+                body = b'{"error": "missing or wrong bearer token (Authorization: Bearer <AUTOLAB_TOKEN>)"}'
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(mcp: Any, host: str, token: str) -> Any:
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{host}:*", "127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=[f"http://{host}:*", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+    return BearerAuth(mcp.streamable_http_app(transport_security=security, host=host), token)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import anyio
+
+    from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
+    from autolab_mcp.sandbox import make_backend
+    from autolab_mcp.scorer_client import ScorerProcess
+    from autolab_mcp.server import build_server
+    from autolab_mcp.taskspec import load_task
+
+    runs_dir: Path = args.run_dir.resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    backend = make_backend(args.backend)
+    if args.resume:
+        run_dir = runs_dir / args.resume
+        meta = json.loads((run_dir / "meta.json").read_text()) if (run_dir / "meta.json").exists() else None
+        if meta is None:
+            print(f"error: no run {args.resume!r} in {runs_dir}", file=sys.stderr)
+            return 2
+        task = load_task(meta["task_root"])
+    else:
+        if not args.task:
+            print("error: give --task NAME (see `autolab-mcp tasks`) or --resume RUN_ID", file=sys.stderr)
+            return 2
+        task = find_task(args.task)
+    if not task.scorable:
+        print(f"error: {task.tests_dir / 'evaluate.py'} is missing; the scorer needs its evaluate(ctx)",
+              file=sys.stderr)
+        return 2
+    scorer = ScorerProcess(task.root, args.backend, eval_timeout=task.config.autolab.eval_timeout_sec * 4 + 60)
+    scorer.start()
+    try:
+        if args.resume:
+            episode = Episode.resume(runs_dir / args.resume, backend=backend, scorer=scorer)
+        else:
+            overrides = BudgetOverrides(wall_sec=args.wall_sec, compute_sec=args.compute_sec,
+                                        experiments=args.experiments, score_calls=args.score_calls)
+            episode = Episode.create(task, runs_dir, backend=backend, backend_name=args.backend, scorer=scorer,
+                                     overrides=overrides)
+    except EpisodeError as exc:
+        scorer.stop()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"autolab-mcp: run {episode.meta.run_id} ({episode.run_dir})", file=sys.stderr)
+    episode.start_wall_timer()
+    mcp = build_server(episode)
+    try:
+        if args.http:
+            import uvicorn
+
+            token = os.environ.get("AUTOLAB_TOKEN") or secrets.token_urlsafe(24)
+            if not os.environ.get("AUTOLAB_TOKEN"):
+                print(f"autolab-mcp: bearer token {token}", file=sys.stderr)
+            app = http_app(mcp, args.host, token)
+            print(f"autolab-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
+            uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        else:
+            anyio.run(mcp.run_stdio_async)
+    finally:
+        episode.close()
+        scorer.stop()
+    return 0
+
+
+# -- tasks and runs ---------------------------------------------------------------
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    tasks = list_tasks()
+    rows = [{
+        "name": t.name, "axis": t.axis, "metric": t.config.optimization.metric,
+        "direction": t.config.optimization.direction, "wall_sec": t.config.agent.timeout_sec,
+        **t.config.autolab.budget.model_dump(),
+    } for t in tasks]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    header = (f"{'task':<18} {'axis':<8} {'metric':<24} {'dir':<6} {'wall s':>7} {'compute s':>9} "
+              f"{'exps':>5} {'scores':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['name']:<18} {r['axis']:<8} {r['metric']:<24} {r['direction']:<6} {r['wall_sec']:>7.0f} "
+              f"{r['compute_sec']:>9.0f} {r['experiments']:>5} {r['score_calls']:>6}")
+    return 0
+
+
+def _run_summary(run_dir: Path) -> dict[str, Any]:
+    meta = json.loads((run_dir / "meta.json").read_text())
+    budget = json.loads((run_dir / "budget.json").read_text()) if (run_dir / "budget.json").exists() else {}
+    result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").exists() else None
+    return {
+        "run_id": meta["run_id"], "task": meta["task"], "created": meta["created"],
+        "status": "submitted" if result else "open",
+        "score": result["record"]["score"] if result else None,
+        "valid": result["record"]["valid"] if result else None,
+        "experiments_used": budget.get("experiments_used"), "score_calls_used": budget.get("score_calls_used"),
+        "compute_used": round(budget.get("compute_used", 0.0), 2), "wall_used": round(budget.get("wall_used", 0.0), 1),
+    }
+
+
+def verify_result(run_dir: Path) -> tuple[bool, str]:
+    """Check result.json's signature with the scorer's key."""
+    from scorer import signing
+
+    path = run_dir / "result.json"
+    if not path.exists():
+        return False, "no result.json: the run was not submitted"
+    doc = json.loads(path.read_text())
+    key = signing.load_or_create_key()
+    if doc.get("key_id") != signing.key_id(key):
+        return False, "signed with a different scorer key than this machine's"
+    if not signing.verify(doc["record"], doc.get("signature", ""), key):
+        return False, "signature does not match the record: result.json was altered or forged"
+    return True, f"signature valid (score {doc['record']['score']:.4f})"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs_dir: Path = args.run_dir
+    if args.run_id:
+        run_dir = runs_dir / args.run_id
+        if not (run_dir / "meta.json").exists():
+            print(f"error: no run {args.run_id!r} in {runs_dir}", file=sys.stderr)
+            return 2
+        summary = _run_summary(run_dir)
+        if args.verify:
+            ok, message = verify_result(run_dir)
+            summary["verified"] = ok
+            summary["verification"] = message
+        if args.json:
+            print(json.dumps(summary, indent=1))
+        else:
+            for key, value in summary.items():
+                print(f"{key:>18}: {value}")
+            if args.events:
+                for line in (run_dir / "events.jsonl").read_text().splitlines():
+                    print(line)
+        return 0 if not args.verify or summary["verified"] else 1
+    rows = [_run_summary(p) for p in sorted(runs_dir.glob("*")) if (p / "meta.json").exists()]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'run':<42} {'task':<16} {'status':<10} {'score':>7} {'exps':>5} {'scores':>6}")
+    for r in rows:
+        score = "" if r["score"] is None else f"{r['score']:.3f}"
+        print(f"{r['run_id']:<42} {r['task']:<16} {r['status']:<10} {score:>7} {r['experiments_used'] or 0:>5} "
+              f"{r['score_calls_used'] or 0:>6}")
+    return 0
+
+
+def cmd_scorer(args: argparse.Namespace) -> int:
+    from scorer.service import main as scorer_main
+
+    scorer_main(args.rest)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autolab-mcp", description="MCP server for empirical optimization tasks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one episode as an MCP server (stdio, or streamable HTTP)")
+    serve.add_argument("--task", help="bundled task name or task directory")
+    serve.add_argument("--run-dir", type=Path, default=_default_runs_dir(), help="where runs are kept (./runs)")
+    serve.add_argument("--resume", metavar="RUN_ID", help="continue a run after the server stopped")
+    serve.add_argument("--backend", default="bwrap", choices=["bwrap", "docker"])
+    serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--wall-sec", type=float, help="override the episode wall-clock budget")
+    serve.add_argument("--compute-sec", type=float, help="override the sandbox compute budget")
+    serve.add_argument("--experiments", type=int, help="override the experiment count budget")
+    serve.add_argument("--score-calls", type=int, help="override the score-call budget")
+    serve.set_defaults(func=cmd_serve)
+
+    tasks = sub.add_parser("tasks", help="list the bundled tasks")
+    tasks.add_argument("--json", action="store_true")
+    tasks.set_defaults(func=cmd_tasks)
+
+    runs = sub.add_parser("runs", help="list runs, or show one")
+    runs.add_argument("run_id", nargs="?")
+    runs.add_argument("--run-dir", type=Path, default=_default_runs_dir())
+    runs.add_argument("--verify", action="store_true", help="check result.json's scorer signature")
+    runs.add_argument("--events", action="store_true", help="print the event log too")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(func=cmd_runs)
+
+    scorer = sub.add_parser("scorer", help="run the trusted scorer service (see --help)", add_help=False)
+    scorer.add_argument("rest", nargs=argparse.REMAINDER)
+    scorer.set_defaults(func=cmd_scorer)
+
+    try:
+        from autolab_mcp import oracle
+
+        oracle.add_parser(sub)
+    except ImportError:
+        pass
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except TaskSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

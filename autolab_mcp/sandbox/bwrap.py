@@ -1,0 +1,696 @@
+"""Bubblewrap backend: untrusted commands in fresh namespaces on this host.
+
+Each command gets its own mount, pid, net, ipc and uts namespaces: a root made
+of read-only /usr and /etc, a private /tmp, the workspace and what the request
+names, and no network beyond its own loopback. When the server is root, bwrap
+itself runs as root (so it can bind any host path, wherever the run directory
+lives) and `setpriv` inside the sandbox drops the command to a real
+unprivileged host uid with no capabilities and no_new_privs, inside a per-run
+cgroup (memory, pids, cpu quota). Otherwise bwrap runs unprivileged in its own
+user namespace and rlimits are the fallback.
+
+Process chain, outermost first (each one execs the next, so one pid remains):
+`sh` (joins the cgroup) -> `prlimit` -> `taskset` -> `bwrap` -> [`setpriv`] -> `bash -c`.
+bwrap reads its arguments from a memfd, so /proc/1/cmdline inside shows no host paths.
+The cgroup is joined before anything untrusted runs; no preexec_fn is used
+because the server starts sandboxes from many threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import functools
+import itertools
+import logging
+import os
+import posixpath
+import secrets
+import select
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from autolab_mcp.sandbox.base import (
+    RUNTIME_MOUNT,
+    WORKSPACE_MOUNT,
+    ExecRequest,
+    ExecResult,
+    Limits,
+    SandboxError,
+)
+
+log = logging.getLogger(__name__)
+
+_MiB = 1024 * 1024
+#: Bytes of recent output kept in memory for output_tail().
+_TAIL_KEEP = 16 * 1024
+_CG_ROOT = Path("/sys/fs/cgroup")
+_CG_PARENT = "autolab"
+_CFS_PERIOD_US = 100_000
+#: bwrap reports the sandbox is up within milliseconds; this only bounds a wedged start.
+_SETUP_TIMEOUT = 10.0
+#: Environment of the host-side wrapper chain (bwrap clears it for the command).
+_HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+_SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+_run_ids = itertools.count(1)
+
+LimitsMode = Literal["cgroup", "rlimit"]
+
+
+# --------------------------------------------------------------------------- cgroups
+
+
+@dataclass
+class _RunCgroup:
+    """The cgroup(s) of one run: one directory per v1 controller, or one v2 directory."""
+
+    version: int
+    dirs: dict[str, Path]  # controller ("" for v2) -> directory
+
+    @property
+    def procs_files(self) -> list[Path]:
+        return [d / "cgroup.procs" for d in self.dirs.values()]
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for f in self.procs_files:
+            try:
+                found.update(int(x) for x in f.read_text().split())
+            except OSError:
+                pass
+        return found
+
+    def kill_all(self, timeout: float = 5.0) -> bool:
+        """SIGKILL every task until none is left (new forks are caught by the next pass)."""
+        if self.version == 2 and (d := self.dirs[""]).joinpath("cgroup.kill").exists():
+            try:
+                (d / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        while pids := self.pids():
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if time.monotonic() > deadline:
+                log.warning("cgroup %s still has tasks %s after SIGKILL", self.dirs, sorted(pids))
+                return False
+            time.sleep(0.005)
+        return True
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer fired inside this cgroup."""
+        d = self.dirs.get("memory") or self.dirs.get("")
+        if d is None:
+            return False
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        try:
+            fields = dict(line.split() for line in (d / name).read_text().splitlines() if " " in line)
+        except (OSError, ValueError):
+            return False
+        if "oom_kill" in fields:
+            return int(fields["oom_kill"]) > 0
+        # Kernels before 4.13 have no v1 oom_kill counter: a limit hit while under_oom is the best hint.
+        return fields.get("under_oom", "0") != "0"
+
+    def remove(self) -> None:
+        for d in self.dirs.values():
+            for _ in range(100):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    if e.errno != errno.EBUSY:
+                        log.warning("could not remove cgroup %s: %s", d, e)
+                        break
+                    time.sleep(0.01)
+            else:
+                log.warning("cgroup %s still busy; left behind", d)
+
+
+@dataclass(frozen=True)
+class _CgroupTree:
+    """Where per-run cgroups are created (found once per process)."""
+
+    version: int
+    parents: dict[str, Path]  # controller ("" for v2) -> .../autolab
+
+    def create(self, run_id: str, limits: Limits, cpu_quota: bool) -> _RunCgroup:
+        mem = limits.memory_mb * _MiB
+        quota = max(1000, int(limits.cpus * _CFS_PERIOD_US))
+        dirs: dict[str, Path] = {}
+        cg = _RunCgroup(self.version, dirs)
+        try:
+            if self.version == 2:
+                d = dirs[""] = self.parents[""] / run_id
+                _mkdir_run(d)
+                _write(d / "memory.max", mem)
+                _write(d / "memory.swap.max", 0, optional=True)
+                _write(d / "pids.max", limits.pids)
+                if cpu_quota:
+                    _write(d / "cpu.max", f"{quota} {_CFS_PERIOD_US}")
+                return cg
+            for ctrl in ("memory", "pids", "cpu") if cpu_quota else ("memory", "pids"):
+                d = dirs[ctrl] = self.parents[ctrl] / run_id
+                _mkdir_run(d)
+            _write(dirs["memory"] / "memory.limit_in_bytes", mem)
+            # memsw >= limit must hold, so it is set second; absent when swap accounting is off.
+            _write(dirs["memory"] / "memory.memsw.limit_in_bytes", mem, optional=True)
+            _write(dirs["pids"] / "pids.max", limits.pids)
+            if cpu_quota:
+                _write(dirs["cpu"] / "cpu.cfs_period_us", _CFS_PERIOD_US)
+                _write(dirs["cpu"] / "cpu.cfs_quota_us", quota)
+            return cg
+        except OSError:
+            cg.remove()
+            raise
+
+
+def _mkdir_run(d: Path) -> None:
+    # The parent may have been removed by another server's exit cleanup since detection.
+    d.parent.mkdir(exist_ok=True)
+    d.mkdir()
+
+
+def _remove_parents(tree: _CgroupTree) -> None:
+    """At exit: drop our (then usually empty) parent dirs so the enclosing cgroup can be removed."""
+    for parent in tree.parents.values():
+        try:
+            parent.rmdir()
+        except OSError:
+            pass  # still used by a live sandbox or another server
+
+
+def _write(path: Path, value: object, optional: bool = False) -> None:
+    try:
+        path.write_text(f"{value}\n")
+    except OSError:
+        if not optional:
+            raise
+
+
+def _own_cgroups() -> dict[str, str]:
+    """Controller -> this process's cgroup path ("" is the v2 hierarchy)."""
+    own: dict[str, str] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for ctrl in ctrls.split(",") if ctrls else [""]:
+            own[ctrl] = path
+    return own
+
+
+def _nest_under(mount: Path, own_path: str) -> Path:
+    """Our own cgroup when it is visible (so the server's limits still bound the sandboxes), else the mount."""
+    own = mount / own_path.lstrip("/")
+    return own if own.is_dir() else mount
+
+
+@functools.cache
+def _detect_cgroups() -> _CgroupTree | None:
+    """The cgroup tree to use, or None when cgroups cannot be managed here (then rlimits apply)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        own = _own_cgroups()
+        tree = _detect_v2(own) if (_CG_ROOT / "cgroup.controllers").exists() else _detect_v1(own)
+    except (OSError, ValueError) as e:
+        log.info("cgroups unavailable (%s); falling back to rlimits", e)
+        return None
+    if tree is not None:
+        atexit.register(_remove_parents, tree)
+    return tree
+
+
+def _detect_v1(own: dict[str, str]) -> _CgroupTree | None:
+    parents: dict[str, Path] = {}
+    for ctrl, probe_file in (("memory", "memory.limit_in_bytes"), ("pids", "pids.max"), ("cpu", "cpu.cfs_quota_us")):
+        mount = _CG_ROOT / ctrl
+        if not (mount / "cgroup.procs").exists():
+            return None
+        parent = _nest_under(mount, own.get(ctrl, "/")) / _CG_PARENT
+        parent.mkdir(exist_ok=True)
+        probe = parent / f"probe-{os.getpid()}-{secrets.token_hex(3)}"
+        probe.mkdir()
+        try:
+            if not (probe / probe_file).exists():
+                return None
+        finally:
+            probe.rmdir()
+        parents[ctrl] = parent
+    return _CgroupTree(1, parents)
+
+
+def _detect_v2(own: dict[str, str]) -> _CgroupTree | None:
+    # The no-internal-processes rule: controllers can be delegated from the root, or from a
+    # cgroup that holds no processes. The server's own cgroup usually holds the server, so this
+    # mostly works when the server sits in the root (or the write below fails -> rlimits).
+    base = _nest_under(_CG_ROOT, own.get("", "/"))
+    wanted = {"memory", "pids", "cpu"}
+    if not wanted <= set((base / "cgroup.controllers").read_text().split()):
+        return None
+    parent = base / _CG_PARENT
+    parent.mkdir(exist_ok=True)
+    for d in (base, parent):
+        _write(d / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
+    return _CgroupTree(2, {"": parent})
+
+
+# --------------------------------------------------------------------------- request -> argv
+
+
+def _system_args() -> list[str]:
+    """Read-only system dirs; /bin, /lib... mirror the host (symlinks on merged-/usr systems)."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        p = Path("/", name)
+        if p.is_symlink():
+            args += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            args += ["--ro-bind", str(p), str(p)]
+    return [*args, "--ro-bind", "/etc", "/etc"]
+
+
+def _args_memfd(args: list[str]) -> int:
+    """bwrap's arguments as NUL-separated text in a memfd (read with --args FD)."""
+    fd = os.memfd_create("bwrap-args", 0)
+    os.write(fd, b"".join(a.encode() + b"\0" for a in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _open_no_symlinks(root: Path, rel: str) -> int | None:
+    """An O_PATH fd for root/rel if it is a regular file reached without any symlink, else None.
+
+    Binding the fd (not the path) means a file swapped for a symlink after this check still
+    cannot redirect the bind to something outside the workspace.
+    """
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or rel.startswith("/"):
+        return None
+    flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        cur = os.open(root, flags | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, flags | os.O_DIRECTORY, dir_fd=cur)
+            os.close(cur)
+            cur = nxt
+        fd = os.open(parts[-1], flags, dir_fd=cur)
+    except OSError:
+        return None
+    finally:
+        os.close(cur)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _check_target(target: str) -> None:
+    if not target.startswith("/") or posixpath.normpath(target) != target or target == "/":
+        raise SandboxError(f"mount target must be a normalized absolute path other than /: {target!r}")
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """poll(), not select(): a busy server easily holds more than 1024 fds."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(max(0, int(timeout * 1000))))
+
+
+def _tail_text(buf: bytes | bytearray, max_bytes: int) -> str:
+    chunk = bytes(buf[-max_bytes:]) if max_bytes > 0 else b""
+    if len(chunk) < len(buf):  # cut may fall inside a UTF-8 sequence: skip its continuation bytes
+        i = 0
+        while i < min(3, len(chunk)) and chunk[i] & 0xC0 == 0x80:
+            i += 1
+        chunk = chunk[i:]
+    return chunk.decode("utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class BwrapBackend:
+    """Runs each command in a fresh bubblewrap sandbox on this host."""
+
+    name = "bwrap"
+
+    def __init__(self, *, cgroups: bool | None = None, tail_bytes: int = 4096) -> None:
+        """`cgroups`: None = use them when manageable here, False = rlimits only, True = required."""
+        tools = {t: shutil.which(t, path=_HOST_ENV["PATH"]) for t in ("bwrap", "prlimit", "taskset", "setpriv")}
+        if missing := [t for t, p in tools.items() if p is None]:
+            raise SandboxError(f"bwrap backend needs {', '.join(missing)} on PATH (apt: bubblewrap util-linux)")
+        self._tools: dict[str, str] = {t: str(p) for t, p in tools.items()}
+        self._root = os.geteuid() == 0
+        self._cgroups = None if cgroups is False else _detect_cgroups()
+        if cgroups and self._cgroups is None:
+            raise SandboxError("cgroups were required but cannot be managed here (needs root, writable cgroupfs)")
+        self._system = _system_args()
+        self.tail_bytes = tail_bytes
+
+    @property
+    def limits_mode(self) -> LimitsMode:
+        """What enforces memory/pids/cpu limits for new sandboxes."""
+        return "cgroup" if self._cgroups else "rlimit"
+
+    def start(self, request: ExecRequest) -> BwrapProcess:
+        return BwrapProcess(self, request)
+
+    def run(self, request: ExecRequest) -> ExecResult:
+        result = self.start(request).wait()
+        assert result is not None
+        return result
+
+    # -- argv building (used by BwrapProcess)
+
+    def _drop_uid(self, request: ExecRequest) -> int | None:
+        return request.uid if self._root and request.uid is not None else None
+
+    def _validate(self, request: ExecRequest) -> None:
+        if not request.workspace.is_dir():
+            raise SandboxError(f"workspace {request.workspace} is not a directory")
+        if request.runtime is not None and not request.runtime.is_dir():
+            raise SandboxError(f"runtime {request.runtime} is not a directory")
+        for m in request.mounts:
+            _check_target(m.target)
+            if not m.source.exists():
+                raise SandboxError(f"mount source {m.source} does not exist")
+        for k, v in request.env.items():
+            if not k or "=" in k or "\0" in k or "\0" in v:
+                raise SandboxError(f"invalid environment variable {k!r}")
+        if request.cpu is not None and request.cpu not in os.sched_getaffinity(0):
+            raise SandboxError(f"cpu {request.cpu} is not available (have {sorted(os.sched_getaffinity(0))})")
+        if self._drop_uid(request) == 0:
+            raise SandboxError("refusing to drop to uid 0; pass uid=None to keep the server's uid")
+
+    def _bwrap_args(self, request: ExecRequest, ready_fd: int, ro_fds: list[tuple[int, str]]) -> list[str]:
+        lim = request.limits
+        uid = self._drop_uid(request)
+        if uid is None:  # unprivileged bwrap: a user namespace of its own, no nested ones
+            args = ["--unshare-all", "--unshare-user", "--disable-userns"]
+        else:  # privileged bwrap: no user namespace, the command becomes a real unprivileged uid
+            args = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", *self._system]
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(lim.tmp_mb * _MiB), "--tmpfs", "/tmp"]
+        args += ["--bind", str(request.workspace), WORKSPACE_MOUNT]
+        for fd, rel in ro_fds:
+            args += ["--ro-bind-fd", str(fd), posixpath.join(WORKSPACE_MOUNT, rel)]
+        # parents of mount points bwrap would otherwise create 0700 (root-owned in privileged mode)
+        targets = [RUNTIME_MOUNT] if request.runtime is not None else []
+        for parent in dict.fromkeys(posixpath.dirname(t) for t in [*targets, *(m.target for m in request.mounts)]):
+            if parent not in ("/", "/tmp", WORKSPACE_MOUNT) and not parent.startswith(WORKSPACE_MOUNT + "/"):
+                args += ["--perms", "0755", "--dir", parent]
+        if request.runtime is not None:
+            args += ["--ro-bind", str(request.runtime), RUNTIME_MOUNT]
+        for m in request.mounts:
+            args += ["--ro-bind" if m.read_only else "--bind", str(m.source), m.target]
+        path = f"{RUNTIME_MOUNT}/bin:{_SANDBOX_PATH}" if request.runtime is not None else _SANDBOX_PATH
+        args += ["--chdir", WORKSPACE_MOUNT, "--clearenv"]
+        for k, v in {"PATH": path, "HOME": "/tmp", **request.env}.items():
+            args += ["--setenv", k, v]
+        # The preamble tells the server the sandbox is set up (bwrap's own info fd is written before
+        # the mounts are made), closes that fd, and hands over to `bash -c command` unchanged.
+        ready = f'printf . >&{ready_fd}; exec {ready_fd}>&-; exec /bin/bash -c "$0"'
+        drop: list[str] = []
+        if uid is not None:
+            drop = [self._tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        return [*args, "--", *drop, "/bin/bash", "-c", ready, request.command]
+
+    def _wrappers(self, request: ExecRequest, cgroup: _RunCgroup | None) -> list[str]:
+        lim = request.limits
+        argv: list[str] = []
+        if cgroup is not None:
+            joins = " && ".join(f"echo $$ > {shlex.quote(str(f))}" for f in cgroup.procs_files)
+            argv += ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh"]
+        argv += [self._tools["prlimit"], f"--fsize={lim.file_mb * _MiB}", "--core=0"]
+        if cgroup is None:
+            argv += [f"--as={lim.memory_mb * _MiB}", f"--nproc={lim.pids}"]
+        argv.append("--")
+        if request.cpu is not None:
+            argv += [self._tools["taskset"], "-c", str(request.cpu)]
+        return argv
+
+
+class BwrapProcess:
+    """One running sandbox: a reader thread drains output, a waiter thread enforces the wall limit."""
+
+    def __init__(self, backend: BwrapBackend, request: ExecRequest) -> None:
+        backend._validate(request)
+        self._request = request
+        self._tail_bytes = backend.tail_bytes
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._stop_reading = threading.Event()
+        self._result: ExecResult | None = None
+        self._kill_reason: Literal["timeout", "cancelled"] | None = None
+        self._exited = False
+        self._tail = bytearray()
+        self._seen = 0
+        self._logged = 0
+        self._log: IO[bytes] | None = None
+        self._init_pidfd: int | None = None
+        self.run_id = f"{os.getpid()}-{next(_run_ids)}-{secrets.token_hex(3)}"
+
+        ro_fds: list[tuple[int, str]] = []
+        args_fd: int | None = None
+        self._cgroup: _RunCgroup | None = None
+        ready_r, ready_w = os.pipe()
+        try:
+            for rel in dict.fromkeys(request.read_only_paths):
+                fd = _open_no_symlinks(request.workspace, rel)
+                if fd is not None:
+                    ro_fds.append((fd, posixpath.normpath(rel)))
+            if backend._cgroups is not None:
+                try:
+                    self._cgroup = backend._cgroups.create(self.run_id, request.limits, request.cpu is None)
+                except OSError as e:
+                    log.warning("could not create cgroup for %s (%s); using rlimits", self.run_id, e)
+            self.limits_mode: LimitsMode = "cgroup" if self._cgroup is not None else "rlimit"
+            bwrap_args = backend._bwrap_args(request, ready_w, ro_fds)
+            split = bwrap_args.index("--")
+            args_fd = _args_memfd(bwrap_args[:split])  # options only: bwrap takes the command from argv
+            argv = [*backend._wrappers(request, self._cgroup), backend._tools["bwrap"], "--args", str(args_fd),
+                    *bwrap_args[split:]]
+            if request.log_path is not None:
+                request.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = open(request.log_path, "wb")  # noqa: SIM115 (closed by the waiter)
+            self._t0 = time.monotonic()
+            self._t_end: float | None = None
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=_HOST_ENV,
+                pass_fds=(ready_w, args_fd, *(fd for fd, _ in ro_fds)),
+                start_new_session=True,
+            )
+        except BaseException as e:
+            os.close(ready_r)
+            self._cleanup_cgroup()
+            if self._log is not None:
+                self._log.close()
+            if isinstance(e, OSError):
+                raise SandboxError(f"could not start the sandbox: {e}") from e
+            raise
+        finally:
+            os.close(ready_w)
+            if args_fd is not None:
+                os.close(args_fd)
+            for fd, _ in ro_fds:
+                os.close(fd)
+
+        assert self._proc.stdout is not None
+        self._out_fd = self._proc.stdout.fileno()
+        self._reader = threading.Thread(target=self._read_output, name=f"bwrap-out-{self.run_id}", daemon=True)
+        self._reader.start()
+        try:
+            self._await_setup(ready_r)
+        finally:
+            os.close(ready_r)
+        threading.Thread(target=self._watch, name=f"bwrap-wait-{self.run_id}", daemon=True).start()
+
+    # -- protocol
+
+    def poll(self) -> ExecResult | None:
+        return self._result if self._done.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> ExecResult | None:
+        return self._result if self._done.wait(timeout) else None
+
+    def kill(self) -> None:
+        self._terminate("cancelled")
+
+    def elapsed(self) -> float:
+        end = self._t_end
+        return (end if end is not None else time.monotonic()) - self._t0
+
+    def output_tail(self, max_bytes: int = 4096) -> str:
+        with self._lock:
+            return _tail_text(self._tail, min(max_bytes, _TAIL_KEEP))
+
+    # -- internals
+
+    def _await_setup(self, ready_r: int) -> None:
+        """Block until the sandbox is up; a failed setup is a SandboxError, not a command result."""
+        if _readable(ready_r, _SETUP_TIMEOUT) and os.read(ready_r, 1):
+            self._init_pidfd = self._open_init_pidfd()
+            return
+        if self._proc.poll() is None:
+            self._terminate("cancelled")
+        self._proc.wait()
+        self._stop_reading.set()
+        self._reader.join(timeout=2)
+        self._cleanup_cgroup()
+        self._close_output()
+        raise SandboxError(f"bwrap could not set up the sandbox: {self.output_tail(2000).strip()}")
+
+    def _open_init_pidfd(self) -> int | None:
+        """A pidfd for the sandbox's pid 1 (the outer bwrap's only child). It turns readable only
+        after the kernel has killed and reaped every process of the pid namespace, so waiting on
+        it means nothing of the sandbox is left, with or without a cgroup."""
+        outer = self._proc.pid
+        children = Path(f"/proc/{outer}/task/{outer}/children")
+        try:
+            pids = children.read_text().split()
+            if len(pids) != 1:
+                return None
+            fd = os.pidfd_open(int(pids[0]))
+        except (OSError, AttributeError, ValueError):
+            return None
+        try:
+            if children.read_text().split() == pids:  # still that child: the fd is not a recycled pid
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+        return None
+
+    def _await_init_exit(self, timeout: float = 5.0) -> None:
+        fd, self._init_pidfd = self._init_pidfd, None
+        if fd is None:
+            return
+        try:
+            if not _readable(fd, timeout):
+                log.warning("sandbox %s: pid namespace still alive %.0fs after the end", self.run_id, timeout)
+        finally:
+            os.close(fd)
+
+    def _read_output(self) -> None:
+        fd, limit = self._out_fd, self._request.limits.output_bytes
+        while True:
+            try:
+                if not _readable(fd, 0.2):
+                    if self._stop_reading.is_set():
+                        return  # nothing left and every process is gone: a stray writer must not hang us
+                    continue
+                data = os.read(fd, 65536)
+            except (OSError, ValueError):
+                return
+            if not data:
+                return
+            with self._lock:
+                self._seen += len(data)
+                self._tail += data
+                if len(self._tail) > _TAIL_KEEP:
+                    del self._tail[:-_TAIL_KEEP]
+                keep = max(0, min(len(data), limit - self._logged))
+                self._logged += keep
+                log_file = self._log
+            if log_file is not None and keep:
+                try:
+                    log_file.write(data[:keep])
+                except (OSError, ValueError) as e:
+                    log.warning("sandbox %s: cannot write log: %s", self.run_id, e)
+
+    def _terminate(self, reason: Literal["timeout", "cancelled"]) -> None:
+        """Kill the whole tree: the outer bwrap (its pid-1 child dies with it, taking the pid
+        namespace along) and, belt and braces, every task in the cgroup."""
+        with self._lock:
+            if self._exited:
+                return
+            if self._kill_reason is None:
+                self._kill_reason = reason
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+
+    def _watch(self) -> None:
+        deadline = self._t0 + self._request.limits.wall_sec
+        try:
+            try:
+                self._proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._terminate("timeout")
+                self._proc.wait()
+            self._t_end = time.monotonic()
+            with self._lock:
+                self._exited = True
+            self._await_init_exit()
+            oom = False
+            if self._cgroup is not None:
+                self._cgroup.kill_all()
+                oom = self._cgroup.oom_killed()
+            self._cleanup_cgroup()
+            self._stop_reading.set()
+            self._reader.join(timeout=5)
+            self._close_output()
+            rc = self._proc.returncode
+            code = None if self._kill_reason else (128 - rc if rc < 0 else rc)
+            tail = self.output_tail(self._tail_bytes)
+            if self._cgroup is None and code not in (0, None) and "MemoryError" in tail:
+                oom = True  # rlimit mode: an address-space limit hit surfaces as MemoryError (best effort)
+            self._result = ExecResult(
+                exit_code=code,
+                output_tail=tail,
+                output_bytes=self._seen,
+                output_truncated=self._seen > self._logged,
+                duration_sec=self._t_end - self._t0,
+                timed_out=self._kill_reason == "timeout",
+                cancelled=self._kill_reason == "cancelled",
+                oom_killed=oom,
+                limits_mode=self.limits_mode,
+            )
+        except BaseException as e:  # never leave waiters hanging
+            log.exception("sandbox %s: watcher failed", self.run_id)
+            self._result = ExecResult(
+                exit_code=None,
+                output_tail=f"{self.output_tail(self._tail_bytes)}\n[sandbox watcher failed: {e}]",
+                output_bytes=self._seen,
+                duration_sec=self.elapsed(),
+                limits_mode=self.limits_mode,
+            )
+        finally:
+            self._done.set()
+
+    def _cleanup_cgroup(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+            self._cgroup.remove()
+
+    def _close_output(self) -> None:
+        with self._lock:
+            log_file, self._log = self._log, None
+        if log_file is not None:
+            log_file.close()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()

@@ -1,0 +1,485 @@
+"""The bwrap backend against real bubblewrap: isolation, limits, kills, output handling.
+
+Everything runs for real (no mocks). Directories live under /tmp (world-traversable)
+because the sandbox runs as AGENT_UID when the tests run as root.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autolab_mcp.sandbox.base import (
+    AGENT_UID,
+    ExecRequest,
+    ExecResult,
+    Limits,
+    Mount,
+    RunningSandbox,
+    SandboxBackend,
+    SandboxError,
+)
+from autolab_mcp.sandbox.bwrap import BwrapBackend
+
+ROOT = os.geteuid() == 0
+UID = AGENT_UID if ROOT else None
+
+
+def _bwrap_works() -> bool:
+    if shutil.which("bwrap") is None:
+        return False
+    probe = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _bwrap_works(), reason="bubblewrap missing or user namespaces disabled")
+
+
+@pytest.fixture(scope="module")
+def backend() -> BwrapBackend:
+    return BwrapBackend()
+
+
+@pytest.fixture(scope="module")
+def rlimit_backend() -> BwrapBackend:
+    return BwrapBackend(cgroups=False)
+
+
+def _sandbox_dir(prefix: str) -> Path:
+    """A fresh directory the sandbox uid can reach and write (pytest's tmp_path is 0700)."""
+    d = Path(tempfile.mkdtemp(prefix=f"autolab-test-{prefix}-", dir="/tmp"))
+    d.chmod(0o755)
+    if ROOT:
+        os.chown(d, AGENT_UID, AGENT_UID)
+    return d
+
+
+@pytest.fixture
+def ws() -> Iterator[Path]:
+    d = _sandbox_dir("ws")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def req(ws: Path, command: str, **kw: object) -> ExecRequest:
+    return ExecRequest(command=command, workspace=ws, uid=UID, **kw)  # type: ignore[arg-type]
+
+
+def survivors(marker: str) -> list[int]:
+    """Live (non-zombie) host processes whose command line carries `marker`."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (d / "cmdline").read_bytes():
+                state = (d / "stat").read_text().rsplit(") ", 1)[1][0]
+                if state != "Z":
+                    found.append(int(d.name))
+        except (OSError, IndexError):
+            pass
+    return found
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_protocols(backend: BwrapBackend, ws: Path) -> None:
+    assert isinstance(backend, SandboxBackend)
+    assert backend.name == "bwrap"
+    proc = backend.start(req(ws, "true"))
+    assert isinstance(proc, RunningSandbox)
+    assert proc.wait(10) is not None
+
+
+def test_exit_code_and_output(backend: BwrapBackend, ws: Path) -> None:
+    r = backend.run(req(ws, "echo to-out; echo to-err >&2; exit 7"))
+    assert r.exit_code == 7
+    assert "to-out\n" in r.output_tail and "to-err\n" in r.output_tail
+    assert r.output_bytes == len("to-out\nto-err\n")
+    assert not r.ok and not r.timed_out and not r.cancelled and not r.oom_killed
+    assert r.limits_mode == backend.limits_mode
+    assert 0 < r.duration_sec < 5
+    assert backend.run(req(ws, "true")).ok
+
+
+def test_signal_exit_code_like_bash(backend: BwrapBackend, ws: Path) -> None:
+    assert backend.run(req(ws, "kill -TERM $$")).exit_code == 128 + 15
+
+
+def test_workspace_read_write_and_owner(backend: BwrapBackend, ws: Path) -> None:
+    (ws / "in.txt").write_text("hello\n")
+    r = backend.run(req(ws, "pwd; id -u; cat in.txt; echo written > out.txt"))
+    assert r.ok, r.output_tail
+    lines = r.output_tail.splitlines()
+    assert lines[0] == "/workspace"
+    assert "hello" in lines
+    assert (ws / "out.txt").read_text() == "written\n"
+    if ROOT:
+        assert lines[1] == str(AGENT_UID)
+        assert (ws / "out.txt").stat().st_uid == AGENT_UID
+
+
+def test_read_only_paths(backend: BwrapBackend, ws: Path) -> None:
+    (ws / "sub").mkdir()
+    for name in ("ro.txt", "rw.txt", "sub/ro2.txt"):
+        (ws / name).write_text("original\n")
+    (ws / "link.txt").symlink_to("rw.txt")  # a symlink entry is skipped, never followed
+    (ws / "evil").symlink_to("/etc")
+    if ROOT:
+        for p in ws.rglob("*"):
+            os.lchown(p, AGENT_UID, AGENT_UID)
+    ro = ["ro.txt", "sub/ro2.txt", "missing.txt", "link.txt", "evil/hostname", "../etc/passwd", "sub"]
+    cmd = (
+        "sed -i s/original/changed/ ro.txt && echo ro-sed-ok; "
+        "echo more >> sub/ro2.txt && echo ro2-append-ok; "
+        "rm -f ro.txt; mv sub/ro2.txt sub/x 2>/dev/null && echo ro2-mv-ok; "
+        "echo more >> rw.txt && echo rw-ok; "
+        "echo via-link >> link.txt && echo link-ok"
+    )
+    r = backend.run(req(ws, cmd, read_only_paths=ro))
+    out = r.output_tail
+    assert "ro-sed-ok" not in out and "ro2-append-ok" not in out and "ro2-mv-ok" not in out
+    assert "rw-ok" in out and "link-ok" in out, out
+    assert (ws / "ro.txt").read_text() == "original\n"
+    assert (ws / "sub/ro2.txt").read_text() == "original\n"
+    assert (ws / "rw.txt").read_text() == "original\nmore\nvia-link\n"
+
+
+def test_host_not_visible(backend: BwrapBackend, ws: Path) -> None:
+    r = backend.run(
+        req(ws, "ls -A /; for p in /root /home /var /run /sys /work /srv /mnt; do test -e $p && echo LEAK $p; done")
+    )
+    assert r.exit_code is not None
+    assert "LEAK" not in r.output_tail, r.output_tail
+    top = set(r.output_tail.split())
+    assert top <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr", "workspace"}
+
+
+def test_environment_is_clean(backend: BwrapBackend, ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOLAB_HOST_SECRET", "s3cret")
+    r = backend.run(req(ws, "env", env={"TASK_SEED": "42"}))
+    env = dict(line.split("=", 1) for line in r.output_tail.splitlines() if "=" in line)
+    assert "AUTOLAB_HOST_SECRET" not in env and "s3cret" not in r.output_tail
+    assert env["TASK_SEED"] == "42"
+    assert env["HOME"] == "/tmp"
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+
+
+def test_private_sized_tmp(backend: BwrapBackend, ws: Path) -> None:
+    marker = f"host-tmp-{secrets.token_hex(4)}"
+    Path("/tmp", marker).write_text("x")
+    try:
+        r = backend.run(
+            req(ws, f"test -e /tmp/{marker} && echo LEAK; head -c 16M /dev/zero > /tmp/big", limits=Limits(tmp_mb=8))
+        )
+    finally:
+        Path("/tmp", marker).unlink()
+    assert "LEAK" not in r.output_tail
+    assert r.exit_code != 0  # no space left on the 8 MiB tmpfs
+
+
+def test_file_size_limit(backend: BwrapBackend, ws: Path) -> None:
+    r = backend.run(req(ws, "head -c 3M /dev/zero > big.bin", limits=Limits(file_mb=1)))
+    assert r.exit_code != 0
+    assert (ws / "big.bin").stat().st_size <= 1024 * 1024
+
+
+# --------------------------------------------------------------------------- network and pids
+
+
+def test_no_network(backend: BwrapBackend, ws: Path) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.setblocking(False)
+        port = server.getsockname()[1]
+        script = (
+            "import socket\n"
+            f"for addr in [('127.0.0.1', {port}), ('1.1.1.1', 53)]:\n"
+            "    try:\n"
+            "        socket.create_connection(addr, timeout=2); print('CONNECTED', addr)\n"
+            "    except OSError as e:\n"
+            "        print('blocked', addr, e)\n"
+            "try:\n"
+            "    print('RESOLVED', socket.gethostbyname('pypi.org'))\n"
+            "except OSError as e:\n"
+            "    print('no dns', e)\n"
+        )
+        r = backend.run(req(ws, f'python3 -c "{script}"'))
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    assert "CONNECTED" not in r.output_tail and "RESOLVED" not in r.output_tail, r.output_tail
+    assert r.output_tail.count("blocked") == 2 and "no dns" in r.output_tail
+    interfaces = backend.run(req(ws, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"))
+    assert interfaces.output_tail.split() == ["lo"]
+
+
+def test_pid_namespace(backend: BwrapBackend, ws: Path) -> None:
+    r = backend.run(req(ws, "ls /proc | grep -cE '^[0-9]+$'; tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$"))
+    count, init_cmd, mypid = r.output_tail.splitlines()
+    assert int(count) < 10  # bwrap's init, bash, ls, grep: not the host's processes
+    assert "bwrap" in init_cmd
+    assert int(mypid) < 10
+
+
+# --------------------------------------------------------------------------- kills
+
+
+def _tree_command(marker: str) -> str:
+    """A foreground sleep plus a background child and a double-forked, setsid'd daemon."""
+    bg = f"python3 -c 'import time; print(\"bg up\", flush=True); time.sleep(1000)' {marker} &"
+    daemon = (
+        "python3 -c 'import os, time\n"
+        "if os.fork(): os._exit(0)\n"
+        "os.setsid()\n"
+        "if os.fork(): os._exit(0)\n"
+        f'print("daemon up", flush=True); time.sleep(1000)\' {marker}'
+    )
+    return f"{bg}\n{daemon}\nsleep 1000"
+
+
+def test_timeout_kills_whole_tree(backend: BwrapBackend, ws: Path) -> None:
+    marker = f"autolab-marker-{secrets.token_hex(6)}"
+    t0 = time.monotonic()
+    r = backend.run(req(ws, _tree_command(marker), limits=Limits(wall_sec=1.5)))
+    assert time.monotonic() - t0 < 8
+    assert r.timed_out and r.exit_code is None and not r.cancelled
+    assert "bg up" in r.output_tail and "daemon up" in r.output_tail
+    assert 1.5 <= r.duration_sec < 6
+    assert survivors(marker) == []
+
+
+def test_finished_command_leaves_no_background(backend: BwrapBackend, ws: Path) -> None:
+    marker = f"autolab-marker-{secrets.token_hex(6)}"
+    r = backend.run(req(ws, f"python3 -c 'import time; time.sleep(1000)' {marker} >/dev/null 2>&1 & exit 0"))
+    assert r.exit_code == 0
+    assert survivors(marker) == []
+
+
+def test_cancel_from_another_thread(backend: BwrapBackend, ws: Path) -> None:
+    marker = f"autolab-marker-{secrets.token_hex(6)}"
+    proc = backend.start(req(ws, "echo started; " + _tree_command(marker), limits=Limits(wall_sec=60)))
+    deadline = time.monotonic() + 10
+    while "daemon up" not in proc.output_tail() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "started" in proc.output_tail()
+    assert proc.poll() is None and proc.wait(0.05) is None
+    before = proc.elapsed()
+    assert before > 0
+    threading.Thread(target=proc.kill).start()
+    r = proc.wait(10)
+    assert r is not None and r.cancelled and not r.timed_out and r.exit_code is None
+    assert r.duration_sec >= before
+    assert proc.elapsed() == pytest.approx(r.duration_sec)
+    assert survivors(marker) == []
+    proc.kill()  # after the end: harmless
+
+
+def test_memory_bomb_is_oom_killed(backend: BwrapBackend, ws: Path) -> None:
+    cmd = "python3 -c \"x = 'x' * (256 << 20); print('survived')\""
+    r = backend.run(req(ws, cmd, limits=Limits(memory_mb=128)))
+    assert r.oom_killed, r
+    assert "survived" not in r.output_tail
+    assert not r.ok
+
+
+def test_pids_limit_and_fork_bomb(backend: BwrapBackend, ws: Path) -> None:
+    if backend.limits_mode != "cgroup":
+        pytest.skip("pids are only contained per sandbox with cgroups")
+    count = (
+        "python3 -c 'import os, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    while n < 500:\n"
+        "        if os.fork() == 0: time.sleep(30); os._exit(0)\n"
+        "        n += 1\n"
+        "except OSError: pass\n"
+        'print("forks", n)\''
+    )
+    r = backend.run(req(ws, count, limits=Limits(pids=32, wall_sec=20)))
+    forks = int(r.output_tail.split("forks")[1].split()[0])
+    assert 5 < forks < 32
+
+    marker = f"autolab-marker-{secrets.token_hex(6)}"
+    bomb = f"python3 -c 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass' {marker}"
+    r = backend.run(req(ws, bomb, limits=Limits(pids=64, wall_sec=2)))
+    assert r.timed_out
+    assert survivors(marker) == []
+    assert subprocess.run(["true"], check=False).returncode == 0  # the server can still fork
+
+
+def test_cpu_quota_and_pinning(backend: BwrapBackend, ws: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    # Two busy loops for ~1 s wall; `times` reports the CPU they got.
+    busy = "for i in 1 2; do timeout 1 sh -c 'while :; do :; done' & done; wait; times | tail -1"
+
+    def cpu_seconds(r: ExecResult) -> float:
+        user, sys_ = r.output_tail.split()[:2]
+        return sum(float(t.split("m")[0]) * 60 + float(t.split("m")[1].rstrip("s")) for t in (user, sys_))
+
+    pinned = backend.run(req(ws, f"nproc; taskset -p $$; {busy}", cpu=0))
+    lines = pinned.output_tail.splitlines()
+    assert lines[0] == "1"
+    assert lines[1].endswith(": 1")  # affinity mask: core 0 only
+    assert cpu_seconds(ExecResult(exit_code=0, output_tail=lines[-1], duration_sec=0)) < 1.4
+
+    if backend.limits_mode == "cgroup":
+        capped = backend.run(req(ws, busy, limits=Limits(cpus=0.5)))
+        assert cpu_seconds(capped) < 0.85
+
+
+# --------------------------------------------------------------------------- output
+
+
+def test_huge_output_truncated_in_log(backend: BwrapBackend, ws: Path) -> None:
+    log_dir = Path(tempfile.mkdtemp(prefix="autolab-test-log-"))
+    try:
+        log_path = log_dir / "deep" / "out.log"
+        r = backend.run(req(ws, "yes | head -c 50M; echo done", limits=Limits(output_bytes=1 << 20), log_path=log_path))
+        assert r.exit_code == 0
+        assert r.output_bytes == 50 * (1 << 20) + len("done\n")
+        assert r.output_truncated
+        assert log_path.stat().st_size == 1 << 20
+        assert r.output_tail.endswith("y\ny\ndone\n")
+        assert len(r.output_tail) <= 4096
+    finally:
+        shutil.rmtree(log_dir)
+
+
+def test_log_keeps_everything_under_limit(backend: BwrapBackend, ws: Path) -> None:
+    log_dir = Path(tempfile.mkdtemp(prefix="autolab-test-log-"))
+    try:
+        log_path = log_dir / "out.log"
+        r = backend.run(req(ws, "seq 1 20000; printf 'caf\\xc3\\xa9 \\xff\\n'", log_path=log_path))
+        data = log_path.read_bytes()
+        assert len(data) == r.output_bytes and not r.output_truncated
+        assert data.startswith(b"1\n2\n") and data.endswith(b"caf\xc3\xa9 \xff\n")
+        assert r.output_tail.endswith("café \ufffd\n")
+    finally:
+        shutil.rmtree(log_dir)
+
+
+# --------------------------------------------------------------------------- mounts and errors
+
+
+def test_mounts_ro_and_rw(backend: BwrapBackend, ws: Path) -> None:
+    ro_dir, rw_dir = _sandbox_dir("ro"), _sandbox_dir("rw")
+    try:
+        (ro_dir / "data.txt").write_text("data\n")
+        mounts = [Mount(source=ro_dir, target="/data"), Mount(source=rw_dir, target="/out", read_only=False)]
+        r = backend.run(
+            req(ws, "cat /data/data.txt; touch /data/new && echo RO-WRITABLE; echo x > /out/r.txt", mounts=mounts)
+        )
+        assert "data" in r.output_tail and "RO-WRITABLE" not in r.output_tail
+        assert r.exit_code == 0
+        assert (rw_dir / "r.txt").read_text() == "x\n"
+        assert not (ro_dir / "new").exists()
+    finally:
+        shutil.rmtree(ro_dir)
+        shutil.rmtree(rw_dir)
+
+
+def test_setup_errors_raise(backend: BwrapBackend, ws: Path) -> None:
+    with pytest.raises(SandboxError, match="/usr/new"):
+        backend.run(req(ws, "true", mounts=[Mount(source=ws, target="/usr/new")]))
+    with pytest.raises(SandboxError, match="normalized absolute"):
+        backend.run(req(ws, "true", mounts=[Mount(source=ws, target="data")]))
+    with pytest.raises(SandboxError, match="does not exist"):
+        backend.run(req(ws, "true", mounts=[Mount(source=ws / "nope", target="/data")]))
+    with pytest.raises(SandboxError, match="not a directory"):
+        backend.run(req(ws / "nope", "true"))
+    with pytest.raises(SandboxError, match="cpu"):
+        backend.run(req(ws, "true", cpu=4096))
+
+
+@pytest.mark.skipif(not ROOT, reason="uid drop only happens as root")
+def test_workspace_under_private_dir_works_and_host_paths_stay_hidden(backend: BwrapBackend) -> None:
+    """bwrap binds as root, so run dirs may live anywhere (even under 0700 dirs like /root);
+    its arguments travel in a memfd, so pid 1's command line names no host path."""
+    private = Path(tempfile.mkdtemp(prefix="autolab-test-private-"))  # 0700, owned by root
+    try:
+        ws = private / "ws"
+        ws.mkdir()
+        os.chown(ws, AGENT_UID, AGENT_UID)
+        result = backend.run(ExecRequest(
+            command="id -u; echo hi > f; tr '\\0' ' ' < /proc/1/cmdline; grep NoNewPrivs /proc/self/status",
+            workspace=ws, uid=AGENT_UID))
+        assert result.exit_code == 0, result.output_tail
+        assert result.output_tail.splitlines()[0] == str(AGENT_UID)
+        assert str(private) not in result.output_tail
+        assert "NoNewPrivs:\t1" in result.output_tail
+        assert (ws / "f").stat().st_uid == AGENT_UID
+    finally:
+        shutil.rmtree(private)
+
+
+# --------------------------------------------------------------------------- concurrency, cleanup, rlimits
+
+
+def test_concurrent_sandboxes(backend: BwrapBackend, ws: Path) -> None:
+    results: dict[int, ExecResult] = {}
+
+    def one(i: int) -> None:
+        results[i] = backend.run(req(ws, f"sleep 1; echo job-{i}"))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - t0 < 5  # one after another would take 8 s
+    assert all(results[i].ok and results[i].output_tail == f"job-{i}\n" for i in range(8))
+
+
+def test_cgroups_removed_after_run(backend: BwrapBackend, ws: Path) -> None:
+    if backend.limits_mode != "cgroup":
+        pytest.skip("no cgroups here")
+    proc = backend.start(req(ws, "sleep 0.2"))
+    run_id = proc.run_id
+
+    def cgroup_dirs() -> list[str]:
+        found = []
+        for ctrl in ("memory", "pids", "cpu", ""):
+            for dirpath, dirnames, _ in os.walk(Path("/sys/fs/cgroup", ctrl)):
+                found += [os.path.join(dirpath, d) for d in dirnames if d == run_id]
+        return found
+
+    assert cgroup_dirs()
+    assert proc.wait(10) is not None
+    assert cgroup_dirs() == []
+
+
+def test_startup_is_cheap(backend: BwrapBackend, ws: Path) -> None:
+    backend.run(req(ws, "true"))
+    t0 = time.monotonic()
+    for _ in range(5):
+        backend.run(req(ws, "true"))
+    assert (time.monotonic() - t0) / 5 < 0.5  # ~20 ms when idle; generous for loaded CI
+
+
+def test_rlimit_fallback(rlimit_backend: BwrapBackend, ws: Path) -> None:
+    assert rlimit_backend.limits_mode == "rlimit"
+    r = rlimit_backend.run(req(ws, "ulimit -v; ulimit -c; exit 3", limits=Limits(memory_mb=256)))
+    assert r.exit_code == 3 and r.limits_mode == "rlimit"
+    assert r.output_tail.split() == [str(256 * 1024), "0"]
+
+    bomb = rlimit_backend.run(req(ws, "python3 -c \"x = 'x' * (512 << 20)\"", limits=Limits(memory_mb=128)))
+    assert bomb.oom_killed and not bomb.ok  # best effort: MemoryError under RLIMIT_AS
+
+    marker = f"autolab-marker-{secrets.token_hex(6)}"
+    r = rlimit_backend.run(req(ws, _tree_command(marker), limits=Limits(wall_sec=1)))
+    assert r.timed_out and "daemon up" in r.output_tail
+    assert survivors(marker) == []
