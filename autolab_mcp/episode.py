@@ -1,0 +1,541 @@
+"""One agent episode: workspace + budget + sandbox + scorer client + run log.
+
+The MCP layer is thin and calls into this object; everything that must stay
+consistent (budget, history, experiments, the submitted state) lives here and is
+persisted in the run directory, so a killed server resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from autolab_mcp.budget import BudgetExhausted, BudgetLimits, BudgetReport, Ledger
+from autolab_mcp.globs import matches
+from autolab_mcp.runlog import RunLog
+from autolab_mcp.runtime import ensure_runtime
+from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest, ExecResult, Limits, RunningSandbox, SandboxBackend
+from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerUnavailable
+from autolab_mcp.taskspec import Task, load_task
+from autolab_mcp.workspace import Workspace, WorkspaceError
+
+log = logging.getLogger("autolab.episode")
+
+MAX_COMMAND_CHARS = 100_000
+ExperimentStatus = Literal["running", "finished", "timed_out", "cancelled", "oom_killed", "interrupted", "failed"]
+
+
+class EpisodeError(RuntimeError):
+    """A refused request; the message is meant for the agent and says what is allowed."""
+
+
+class BudgetOverrides(BaseModel):
+    wall_sec: float | None = None
+    compute_sec: float | None = None
+    experiments: int | None = None
+    score_calls: int | None = None
+
+
+class RunMeta(BaseModel):
+    run_id: str
+    task: str
+    task_root: str
+    created: str
+    backend: str
+    editable: list[str]
+
+
+class ExperimentInfo(BaseModel):
+    id: str
+    command: str
+    status: ExperimentStatus
+    exit_code: int | None = None
+    output_tail: str = ""
+    seconds: float = Field(0.0, description="sandbox wall seconds so far (charged to the compute budget)")
+    timeout_sec: float
+    timed_out: bool = False
+    oom_killed: bool = False
+    output_truncated: bool = False
+    limits_mode: str = ""
+    started_at: float
+    finished_at: float | None = None
+    snapshot_after: str | None = Field(None, description="snapshot taken if the run changed editable files")
+    log_file: str = ""
+
+
+class MetricResult(BaseModel):
+    snapshot: str
+    split: Literal["feedback", "final"]
+    valid: bool
+    metric: float | None
+    score: float = Field(description="normalized: baseline 0, reference 1, higher is better, no cap")
+    reason: str = ""
+    verdict: str = ""
+    score_calls_left: int
+
+
+class SubmitResult(MetricResult):
+    auto: bool = Field(False, description="submitted automatically when the wall budget ran out")
+    signature: str = ""
+    result_file: str = ""
+
+
+class Episode:
+    """Owns the loop's state; every public method is one agent action."""
+
+    def __init__(self, *, run_dir: Path, task: Task, meta: RunMeta, workspace: Workspace, ledger: Ledger,
+                 backend: SandboxBackend, scorer: ScorerProcess | None, runtime: Path | None) -> None:
+        self.run_dir = run_dir
+        self.task = task
+        self.meta = meta
+        self.workspace = workspace
+        self.ledger = ledger
+        self.backend = backend
+        self.scorer = scorer
+        self.runtime = runtime
+        self.log = RunLog(run_dir / "events.jsonl")
+        self._lock = threading.RLock()  # guards the submitted state against concurrent mutations
+        self._experiments: dict[str, ExperimentInfo] = {}
+        self._handles: dict[str, RunningSandbox] = {}
+        self._done: dict[str, threading.Event] = {}
+        self._submitting = False
+        self._result: SubmitResult | None = self._load_result()
+        self._timer: threading.Timer | None = None
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._load_experiments()
+
+    # -- construction ------------------------------------------------------------
+
+    @classmethod
+    def create(cls, task: Task, runs_dir: Path, *, backend: SandboxBackend, backend_name: str = "bwrap",
+               scorer: ScorerProcess | None, overrides: BudgetOverrides | None = None,
+               run_id: str | None = None) -> Episode:
+        run_id = run_id or f"{task.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run_dir = runs_dir / run_id
+        if run_dir.exists():
+            raise EpisodeError(f"run directory {run_dir} already exists; use --resume {run_id}")
+        run_dir.mkdir(parents=True)
+        os.chmod(run_dir, 0o711)
+        (run_dir / "experiments").mkdir()
+        editable = task.config.autolab.editable
+        workspace = Workspace.create(run_dir / "workspace", task.environment_dir, editable, run_dir / "snapshots")
+        _hand_to_agent(workspace.root)
+        budget = task.config.autolab.budget
+        o = overrides or BudgetOverrides()
+        limits = BudgetLimits(
+            wall_sec=o.wall_sec or task.config.agent.timeout_sec,
+            compute_sec=o.compute_sec or budget.compute_sec,
+            experiments=budget.experiments if o.experiments is None else o.experiments,
+            score_calls=budget.score_calls if o.score_calls is None else o.score_calls,
+        )
+        ledger = Ledger.create(run_dir / "budget.json", limits)
+        meta = RunMeta(run_id=run_id, task=task.name, task_root=str(task.root),
+                       created=datetime.now(UTC).isoformat(), backend=backend_name, editable=editable)
+        (run_dir / "meta.json").write_text(meta.model_dump_json(indent=1))
+        runtime = ensure_runtime(task.config.environment.requirements)
+        episode = cls(run_dir=run_dir, task=task, meta=meta, workspace=workspace, ledger=ledger,
+                      backend=backend, scorer=scorer, runtime=runtime)
+        episode.log.append("episode_started", run_id=run_id, task=task.name, budget=limits.model_dump())
+        return episode
+
+    @classmethod
+    def resume(cls, run_dir: Path, *, backend: SandboxBackend, scorer: ScorerProcess | None) -> Episode:
+        meta_path = run_dir / "meta.json"
+        if not meta_path.exists():
+            raise EpisodeError(f"{run_dir} is not a run directory (no meta.json)")
+        meta = RunMeta.model_validate_json(meta_path.read_text())
+        task = load_task(meta.task_root)
+        workspace = Workspace.open(run_dir / "workspace", meta.editable, run_dir / "snapshots")
+        ledger = Ledger.load(run_dir / "budget.json")
+        runtime = ensure_runtime(task.config.environment.requirements)
+        episode = cls(run_dir=run_dir, task=task, meta=meta, workspace=workspace, ledger=ledger,
+                      backend=backend, scorer=scorer, runtime=runtime)
+        interrupted = episode._settle_interrupted()
+        episode.log.append("episode_resumed", interrupted_experiments=interrupted,
+                           budget=episode.ledger.report().model_dump())
+        return episode
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start_wall_timer(self) -> None:
+        """Submit the last snapshot automatically when the wall budget runs out."""
+        if self.submitted:
+            return
+        self._timer = threading.Timer(self.ledger.wall_left() + 0.05, self._auto_submit)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def close(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        for handle in list(self._handles.values()):
+            handle.kill()
+        self.ledger.persist()
+
+    def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Called with (kind, details) for notable events (used by the demo's live output)."""
+        self._listeners.append(listener)
+
+    def _emit(self, kind: str, **details: Any) -> None:
+        for listener in self._listeners:
+            try:
+                listener(kind, details)
+            except Exception:  # a display problem must never break the episode
+                log.exception("listener failed")
+
+    @property
+    def submitted(self) -> bool:
+        return self._result is not None
+
+    @property
+    def result(self) -> SubmitResult | None:
+        return self._result
+
+    def _require_active(self) -> None:
+        if self._result is not None:
+            raise EpisodeError(
+                f"the episode has ended: snapshot {self._result.snapshot} was submitted "
+                f"(score {self._result.score:.3f}); reading files, history and budget still works"
+            )
+        if self._submitting:
+            raise EpisodeError("the episode is being submitted; changes are no longer accepted")
+        try:
+            self.ledger.check_wall()
+        except BudgetExhausted as exc:
+            threading.Thread(target=self._auto_submit, daemon=True).start()
+            raise EpisodeError(str(exc)) from exc
+
+    # -- files -------------------------------------------------------------------
+
+    def write_file(self, path: str, content: str) -> Any:
+        with self._lock:
+            self._require_active()
+            change = self.workspace.write_file(path, content)
+            _hand_to_agent(self.workspace.root)
+        self._emit("write_file", path=path, change=change)
+        return change
+
+    def apply_patch(self, patch: str) -> Any:
+        with self._lock:
+            self._require_active()
+            change = self.workspace.apply_patch(patch)
+            _hand_to_agent(self.workspace.root)
+        self._emit("apply_patch", patch=patch, change=change)
+        return change
+
+    def restore(self, snapshot_id: str) -> Any:
+        with self._lock:
+            self._require_active()
+            change = self.workspace.restore(snapshot_id)
+            _hand_to_agent(self.workspace.root)
+        return change
+
+    # -- experiments -------------------------------------------------------------
+
+    def _read_only_paths(self) -> list[str]:
+        """Non-editable files of the task stay read-only inside experiments, as they are for the scorer."""
+        paths = []
+        env = self.task.environment_dir
+        for dirpath, _dirs, names in os.walk(env):
+            for name in names:
+                rel = Path(dirpath, name).relative_to(env).as_posix()
+                if not matches(rel, self.meta.editable):
+                    paths.append(rel)
+        return sorted(paths)
+
+    def start_experiment(self, command: str, timeout_sec: float | None = None) -> ExperimentInfo:
+        if not command.strip():
+            raise EpisodeError("command is empty; give a shell command such as `python check.py`")
+        if len(command) > MAX_COMMAND_CHARS or "\x00" in command:
+            raise EpisodeError(f"command must be at most {MAX_COMMAND_CHARS} characters and contain no NUL byte")
+        cap = self.task.config.autolab.experiment_timeout_sec
+        timeout = cap if timeout_sec is None else float(timeout_sec)
+        if not 0 < timeout <= cap:
+            raise EpisodeError(f"timeout_sec must be > 0 and at most {cap:g} for this task (got {timeout_sec})")
+        with self._lock:
+            self._require_active()
+            exp_id = f"exp-{len(self._experiments) + 1:04d}"
+            try:
+                granted = self.ledger.reserve_experiment(exp_id, timeout)
+            except BudgetExhausted as exc:
+                raise EpisodeError(str(exc)) from exc
+            log_path = self.run_dir / "experiments" / f"{exp_id}.log"
+            env = self.task.config.environment
+            request = ExecRequest(
+                command=command,
+                workspace=self.workspace.root,
+                read_only_paths=self._read_only_paths(),
+                runtime=self.runtime,
+                env={"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1"},
+                limits=Limits(wall_sec=granted, memory_mb=env.memory_mb, cpus=env.cpus),
+                uid=AGENT_UID,
+                log_path=log_path,
+            )
+            try:
+                handle = self.backend.start(request)
+            except Exception as exc:
+                self.ledger.cancel_reservation(exp_id)
+                raise EpisodeError(f"the sandbox could not start: {exc}") from exc
+            info = ExperimentInfo(id=exp_id, command=command, status="running", timeout_sec=granted,
+                                  started_at=time.time(), log_file=str(log_path.relative_to(self.run_dir)))
+            self._experiments[exp_id] = info
+            self._handles[exp_id] = handle
+            self._done[exp_id] = threading.Event()
+            self._save_experiment(info)
+        self.log.append("experiment_started", id=exp_id, command=command, timeout_sec=granted)
+        self._emit("experiment_started", info=info)
+        threading.Thread(target=self._watch, args=(exp_id, handle), daemon=True, name=exp_id).start()
+        return info
+
+    def _watch(self, exp_id: str, handle: RunningSandbox) -> None:
+        """Settle the budget when the run ends, whether or not anyone is polling."""
+        last_note = 0.0
+        result: ExecResult | None = None
+        while result is None:
+            result = handle.wait(1.0)
+            now = time.monotonic()
+            if result is None and now - last_note >= 2.0:
+                self.ledger.note_progress(exp_id, handle.elapsed())
+                last_note = now
+        charged = self.ledger.settle_experiment(exp_id, result.duration_sec)
+        status: ExperimentStatus = (
+            "timed_out" if result.timed_out else "oom_killed" if result.oom_killed
+            else "cancelled" if result.cancelled else "finished"
+        )
+        snapshot_after = None
+        with self._lock:
+            if not self.submitted and not self._submitting:
+                changed = self.workspace.snapshot_if_changed(f"experiment {exp_id}")
+                snapshot_after = changed.id if changed else None
+            current = self._experiments[exp_id].model_copy(update={
+                "status": status, "exit_code": result.exit_code, "output_tail": result.output_tail,
+                "seconds": round(charged, 3), "timed_out": result.timed_out, "oom_killed": result.oom_killed,
+                "output_truncated": result.output_truncated, "limits_mode": result.limits_mode,
+                "finished_at": time.time(), "snapshot_after": snapshot_after,
+            })
+            self._experiments[exp_id] = current
+            self._handles.pop(exp_id, None)
+            self._save_experiment(current)
+        self.log.append("experiment_finished", id=exp_id, status=status, exit_code=result.exit_code,
+                        seconds=round(charged, 3), budget=self.ledger.report().model_dump())
+        self._emit("experiment_finished", info=current)
+        self._done[exp_id].set()
+
+    def experiment(self, exp_id: str) -> ExperimentInfo:
+        info = self._experiments.get(exp_id)
+        if info is None:
+            known = ", ".join(list(self._experiments)[-5:]) or "none yet"
+            raise EpisodeError(f"no experiment {exp_id!r}; recent experiments: {known}")
+        handle = self._handles.get(exp_id)
+        if info.status == "running" and handle is not None:
+            return info.model_copy(update={"seconds": round(handle.elapsed(), 3),
+                                           "output_tail": handle.output_tail(4096)})
+        return info
+
+    def wait_experiment(self, exp_id: str, wait_sec: float) -> ExperimentInfo:
+        self.experiment(exp_id)
+        event = self._done.get(exp_id)
+        if event is not None and wait_sec > 0:
+            event.wait(wait_sec)
+        return self.experiment(exp_id)
+
+    def cancel_experiment(self, exp_id: str) -> ExperimentInfo:
+        info = self.experiment(exp_id)
+        handle = self._handles.get(exp_id)
+        if info.status != "running" or handle is None:
+            raise EpisodeError(f"experiment {exp_id} is not running (status {info.status})")
+        handle.kill()
+        self._done[exp_id].wait(30)
+        return self.experiment(exp_id)
+
+    def experiments(self) -> list[ExperimentInfo]:
+        return [self.experiment(exp_id) for exp_id in self._experiments]
+
+    def _save_experiment(self, info: ExperimentInfo) -> None:
+        path = self.run_dir / "experiments" / f"{info.id}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(info.model_dump_json(indent=1))
+        os.replace(tmp, path)
+
+    def _load_experiments(self) -> None:
+        directory = self.run_dir / "experiments"
+        if not directory.is_dir():
+            return
+        for path in sorted(directory.glob("exp-*.json")):
+            info = ExperimentInfo.model_validate_json(path.read_text())
+            self._experiments[info.id] = info
+            event = threading.Event()
+            event.set()
+            self._done[info.id] = event
+
+    def _settle_interrupted(self) -> list[str]:
+        """After a crash: experiments that were running are interrupted, and what they used is charged."""
+        interrupted = []
+        reservations = self.ledger.open_reservations()
+        for exp_id, info in list(self._experiments.items()):
+            if info.status != "running":
+                continue
+            used = reservations.get(exp_id)
+            charged = self.ledger.settle_experiment(exp_id) if used else 0.0
+            info = info.model_copy(update={"status": "interrupted", "seconds": round(charged, 3),
+                                           "finished_at": time.time(),
+                                           "output_tail": "[interrupted: the server stopped during this run]"})
+            self._experiments[exp_id] = info
+            self._save_experiment(info)
+            interrupted.append(exp_id)
+        for exp_id in reservations:
+            if exp_id not in self._experiments:
+                self.ledger.settle_experiment(exp_id)
+        return interrupted
+
+    # -- scoring -----------------------------------------------------------------
+
+    def _require_scorer(self) -> ScorerProcess:
+        if self.scorer is None:
+            raise EpisodeError("no scorer is attached to this server")
+        return self.scorer
+
+    def get_metric(self) -> MetricResult:
+        scorer = self._require_scorer()
+        with self._lock:
+            self._require_active()
+            try:
+                self.ledger.charge_score_call()
+            except BudgetExhausted as exc:
+                raise EpisodeError(str(exc)) from exc
+            snapshot_id, archive = self.workspace.freeze()
+        try:
+            signed = self._evaluate(scorer, "feedback", archive, snapshot_id)
+        except EpisodeError:
+            self.ledger.refund_score_call()
+            raise
+        record = signed.record
+        precision = self.task.config.autolab.feedback_precision
+        left = self.ledger.report().score_calls.left
+        result = MetricResult(
+            snapshot=snapshot_id, split="feedback", valid=record.valid,
+            metric=None if record.metric is None else round(record.metric, precision + 3),
+            score=round(record.score, precision), reason=record.reason, verdict=record.verdict,
+            score_calls_left=int(left),
+        )
+        self.log.append("score", split="feedback", snapshot=snapshot_id, record=signed.record.model_dump(mode="json"),
+                        signature=signed.signature)
+        self._emit("metric", result=result)
+        return result
+
+    def _evaluate(self, scorer: ScorerProcess, split: Literal["feedback", "final"], archive: bytes,
+                  snapshot_id: str) -> Any:
+        try:
+            scorer.ensure_running()
+            return scorer.client.evaluate(split, archive, request_id=f"{self.meta.run_id}/{snapshot_id}")
+        except ScorerRejected as exc:
+            raise EpisodeError(f"the scorer refused the submission: {exc}") from exc
+        except ScorerUnavailable as exc:
+            try:
+                scorer.ensure_running()
+            except ScorerUnavailable:
+                log.exception("scorer restart failed")
+            raise EpisodeError(f"the scorer is unavailable ({exc}); the call was not charged, try again") from exc
+
+    def submit(self, snapshot_id: str | None = None, *, auto: bool = False) -> SubmitResult:
+        scorer = self._require_scorer()
+        with self._lock:
+            if self._result is not None:
+                raise EpisodeError(f"already submitted snapshot {self._result.snapshot}; an episode is scored once")
+            if self._submitting:
+                raise EpisodeError("a submission is already in progress")
+            if snapshot_id is not None:
+                known = {s.id for s in self.workspace.history()}
+                if snapshot_id not in known:
+                    raise EpisodeError(f"no snapshot {snapshot_id!r}; see history() for the snapshot ids")
+                archive = self.workspace.tar_of(snapshot_id)
+            else:
+                try:
+                    snapshot_id, archive = self.workspace.freeze()
+                except WorkspaceError:
+                    if not auto:
+                        raise
+                    # the wall budget ran out with an unusable workspace: the last good snapshot counts
+                    snapshot_id = self.workspace.history()[-1].id
+                    archive = self.workspace.tar_of(snapshot_id)
+            self._submitting = True
+        for exp_id, handle in list(self._handles.items()):
+            handle.kill()
+            self._done[exp_id].wait(30)
+        try:
+            signed = self._evaluate(scorer, "final", archive, snapshot_id)
+        except EpisodeError:
+            with self._lock:
+                self._submitting = False
+            raise
+        record = signed.record
+        result = SubmitResult(
+            snapshot=snapshot_id, split="final", valid=record.valid, metric=record.metric, score=record.score,
+            reason=record.reason, verdict=record.verdict, score_calls_left=int(self.ledger.report().score_calls.left),
+            auto=auto, signature=signed.signature, result_file=str(self.run_dir / "result.json"),
+        )
+        document = {
+            "run_id": self.meta.run_id, "task": self.task.name, "snapshot": snapshot_id, "auto": auto,
+            "submitted_at": datetime.now(UTC).isoformat(), "record": record.model_dump(mode="json"),
+            "signature": signed.signature, "key_id": signed.key_id,
+            "budget": self.ledger.report().model_dump(),
+        }
+        tmp = self.run_dir / "result.json.tmp"
+        tmp.write_text(json.dumps(document, indent=1))
+        os.replace(tmp, self.run_dir / "result.json")
+        with self._lock:
+            self._result = result
+            self._submitting = False
+        if self._timer:
+            self._timer.cancel()
+        self.log.append("submitted", snapshot=snapshot_id, auto=auto, score=record.score, valid=record.valid,
+                        metric=record.metric, signature=signed.signature)
+        self._emit("submitted", result=result)
+        return result
+
+    def _auto_submit(self) -> None:
+        if self.submitted or self._submitting:
+            return
+        try:
+            self.submit(auto=True)
+        except EpisodeError:
+            log.exception("automatic submission failed")
+
+    def _load_result(self) -> SubmitResult | None:
+        path = self.run_dir / "result.json"
+        if not path.exists():
+            return None
+        doc = json.loads(path.read_text())
+        record = doc["record"]
+        return SubmitResult(
+            snapshot=doc["snapshot"], split="final", valid=record["valid"], metric=record["metric"],
+            score=record["score"], reason=record.get("reason", ""), verdict=record.get("verdict", ""),
+            score_calls_left=0, auto=doc.get("auto", False), signature=doc["signature"], result_file=str(path),
+        )
+
+    # -- reading -----------------------------------------------------------------
+
+    def budget(self) -> BudgetReport:
+        return self.ledger.report()
+
+
+def _hand_to_agent(root: Path) -> None:
+    """Files the server wrote belong to the agent's uid, so its experiments can use them like any user."""
+    if os.geteuid() != 0:
+        return
+    os.lchown(root, AGENT_UID, AGENT_UID)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = os.path.join(dirpath, name)
+            if os.lstat(path).st_uid != AGENT_UID:
+                os.lchown(path, AGENT_UID, AGENT_UID)

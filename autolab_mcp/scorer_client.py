@@ -1,0 +1,156 @@
+"""The server's side of the scorer protocol: a client, and the scorer process it starts.
+
+The scorer is a separate process reached over HTTP (a unix socket in a 0700
+directory here; TCP + token on another host), so the seam for running it
+elsewhere already exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from scorer.harness import Split
+from scorer.protocol import Health, SignedRecord
+
+log = logging.getLogger("autolab.scorer_client")
+
+
+class ScorerUnavailable(RuntimeError):
+    """The scorer did not answer in time or crashed; the call is not charged."""
+
+
+class ScorerRejected(ValueError):
+    """The scorer refused the request (bad archive, wrong token); the message says why."""
+
+
+class ScorerClient:
+    def __init__(self, *, token: str, socket_path: Path | None = None, url: str | None = None,
+                 timeout: float = 600.0) -> None:
+        if socket_path is None and url is None:
+            raise ValueError("give a unix socket path or a URL for the scorer")
+        transport = httpx.HTTPTransport(uds=str(socket_path)) if socket_path else None
+        self._http = httpx.Client(
+            base_url=url or "http://scorer", transport=transport, timeout=timeout,
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+    def health(self, timeout: float = 5.0) -> Health:
+        try:
+            response = self._http.get("/v1/health", timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise ScorerUnavailable(f"scorer not reachable: {exc}") from exc
+        if response.status_code != 200:
+            raise ScorerUnavailable(f"scorer health check failed: HTTP {response.status_code}")
+        return Health.model_validate(response.json())
+
+    def evaluate(
+        self, split: Split, archive: bytes, request_id: str = "", timeout: float | None = None
+    ) -> SignedRecord:
+        body = {"split": split, "archive_b64": base64.b64encode(archive).decode(), "request_id": request_id}
+        try:
+            response = self._http.post("/v1/evaluate", json=body, timeout=timeout or self._http.timeout)
+        except httpx.TimeoutException as exc:
+            raise ScorerUnavailable("the scorer did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise ScorerUnavailable(f"the scorer is unreachable: {exc}") from exc
+        if response.status_code in (400, 401, 413):
+            raise ScorerRejected(response.json().get("error", response.text))
+        if response.status_code != 200:
+            raise ScorerUnavailable(f"the scorer failed: HTTP {response.status_code}")
+        return SignedRecord.model_validate(response.json())
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class ScorerProcess:
+    """Starts (and restarts) `python -m scorer` for one task on a private unix socket."""
+
+    def __init__(self, task_root: Path, backend: str = "bwrap", *, start_timeout: float = 900.0,
+                 eval_timeout: float = 600.0) -> None:
+        self.task_root = task_root
+        self.backend = backend
+        self.start_timeout = start_timeout
+        self.eval_timeout = eval_timeout
+        self._dir = Path(tempfile.mkdtemp(prefix="autolab-scorer-"))
+        os.chmod(self._dir, 0o700)
+        self.socket_path = self._dir / "scorer.sock"
+        self._token = secrets.token_urlsafe(32)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.client = ScorerClient(token=self._token, socket_path=self.socket_path, timeout=eval_timeout)
+
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        self.socket_path.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOLAB_TOKEN")}
+        env["AUTOLAB_SCORER_TOKEN"] = self._token
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "scorer", "--task", str(self.task_root), "--socket", str(self.socket_path),
+             "--backend", self.backend],
+            env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ScorerUnavailable(f"the scorer exited during start-up with code {self._proc.returncode}")
+            if self.socket_path.exists():
+                try:
+                    self.client.health(timeout=2)
+                    return
+                except ScorerUnavailable:
+                    pass
+            time.sleep(0.1)
+        self._kill()
+        raise ScorerUnavailable(f"the scorer did not start within {self.start_timeout:.0f} s")
+
+    def ensure_running(self) -> None:
+        """Restart the scorer if it died or stopped answering."""
+        with self._lock:
+            alive = self._proc is not None and self._proc.poll() is None
+            if alive:
+                try:
+                    self.client.health(timeout=5)
+                    return
+                except ScorerUnavailable:
+                    log.warning("scorer not answering; restarting it")
+            self._kill()
+            self._start()
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
+        self.client.close()
+        shutil.rmtree(self._dir, ignore_errors=True)

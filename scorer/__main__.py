@@ -1,0 +1,3 @@
+from scorer.service import main
+
+main()

@@ -1,0 +1,125 @@
+"""The scorer as a service: HTTP on a unix socket (or TCP), one bearer token per run.
+
+It alone reads the task's tests/. Evaluations run one at a time, so timing
+measurements never compete with each other for the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hmac
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+import anyio
+from autolab_mcp.runtime import ensure_runtime
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from autolab_mcp.sandbox import make_backend
+from autolab_mcp.taskspec import Task, load_task
+from scorer import signing
+from scorer.evaluate import SubmissionError, evaluate_submission
+from scorer.protocol import MAX_REQUEST_BYTES, EvaluateRequest, Health, SignedRecord
+
+log = logging.getLogger("autolab.scorer")
+
+
+class Scorer:
+    """Evaluates submissions for one task; the trusted side of every score."""
+
+    def __init__(self, task: Task, backend_name: str = "bwrap", key: bytes | None = None) -> None:
+        self.task = task
+        self.backend_name = backend_name
+        self.backend = make_backend(backend_name)
+        self.key = key if key is not None else signing.load_or_create_key()
+        self._runtime: Path | None = None
+        self._lock = threading.Lock()
+
+    def runtime(self) -> Path:
+        if self._runtime is None:
+            self._runtime = ensure_runtime(self.task.config.environment.requirements)
+        return self._runtime
+
+    def evaluate(self, request: EvaluateRequest) -> SignedRecord:
+        archive = base64.b64decode(request.archive_b64, validate=True)
+        with self._lock:
+            record = evaluate_submission(
+                self.task, request.split, archive, backend=self.backend, runtime=self.runtime(), cpu=_timing_core()
+            )
+        payload = record.model_dump(mode="json")
+        return SignedRecord(record=record, signature=signing.sign(payload, self.key), key_id=signing.key_id(self.key))
+
+
+def _timing_core() -> int:
+    """The last core we may use: pinned timing stays off core 0, where most other work lands."""
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[-1]
+
+
+def build_app(scorer: Scorer, token: str) -> Starlette:
+    def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        return hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+
+    async def health(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+        return JSONResponse(Health(ok=True, task=scorer.task.name, backend=scorer.backend_name).model_dump())
+
+    async def evaluate(request: Request) -> JSONResponse:
+        if not authorized(request):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+        body = await request.body()
+        if len(body) > MAX_REQUEST_BYTES:
+            return JSONResponse({"error": f"request larger than {MAX_REQUEST_BYTES} bytes"}, status_code=413)
+        try:
+            parsed = EvaluateRequest.model_validate_json(body)
+            signed = await anyio.to_thread.run_sync(scorer.evaluate, parsed)
+        except (ValidationError, SubmissionError, binascii.Error, ValueError) as exc:
+            return JSONResponse({"error": str(exc)[:2000]}, status_code=400)
+        return JSONResponse(signed.model_dump(mode="json"))
+
+    return Starlette(routes=[Route("/v1/health", health), Route("/v1/evaluate", evaluate, methods=["POST"])])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="autolab-scorer", description=__doc__)
+    parser.add_argument("--task", required=True, help="task directory")
+    parser.add_argument("--socket", help="unix socket path to listen on")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--backend", default="bwrap")
+    parser.add_argument("--token-env", default="AUTOLAB_SCORER_TOKEN", help="env var holding the bearer token")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="scorer %(levelname)s %(message)s")
+    token = os.environ.pop(args.token_env, "")
+    if len(token) < 16:
+        parser.error(f"set a bearer token of at least 16 characters in ${args.token_env}")
+    scorer = Scorer(load_task(args.task), args.backend)
+    scorer.runtime()  # build the runtime before accepting work, so the first score is not slow
+    app = build_app(scorer, token)
+    import uvicorn
+
+    if args.socket:
+        config = uvicorn.Config(app, uds=args.socket, log_level="warning")
+    elif args.port:
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
+    else:
+        parser.error("give --socket PATH or --port N")
+    server = uvicorn.Server(config)
+    if args.socket:
+        os.umask(0o077)
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

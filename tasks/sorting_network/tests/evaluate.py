@@ -1,0 +1,121 @@
+"""Hidden evaluation of sorting_network (runs in the trusted scorer, never in a sandbox).
+
+The candidate's network.py runs in a sandbox and writes /output/network.json;
+the network is parsed defensively here and verified exhaustively with the 0-1
+principle (all 4096 0/1 vectors), outside the sandbox. Both splits use the same
+exhaustive verification: there is nothing to hide in this task except that the
+scorer, not the candidate, does the checking.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from scorer.harness import EvalContext, Measurement
+
+N = 12
+MAX_COMPARATORS = 1000
+MAX_OUTPUT_BYTES = 1_000_000
+COMMAND = "python network.py /output/network.json"
+
+
+def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    """The file's bytes, refusing symlinks, non-regular files and anything over max_bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, f"{path.name} was not written"
+    except OSError as exc:
+        return None, f"{path.name} cannot be opened ({exc.strerror}); it must be a regular file, not a link"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"{path.name} is not a regular file"
+        if info.st_size > max_bytes:
+            return None, f"{path.name} is {info.st_size} bytes; at most {max_bytes} are read"
+        chunks, total = [], 0
+        while total <= max_bytes:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > max_bytes:
+            return None, f"{path.name} is larger than {max_bytes} bytes"
+        return b"".join(chunks), None
+    finally:
+        os.close(fd)
+
+
+def parse_network(data: bytes) -> tuple[list[tuple[int, int]] | None, str | None]:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return None, f"network.json is not valid JSON: {str(exc)[:200]}"
+    if not isinstance(doc, dict) or not isinstance(doc.get("comparators"), list):
+        return None, 'network.json must be a JSON object {"n": 12, "comparators": [[i, j], ...]}'
+    if "n" in doc and (type(doc["n"]) is not int or doc["n"] != N):
+        return None, f"n must be {N}, got {str(doc['n'])[:50]}"
+    raw = doc["comparators"]
+    if len(raw) > MAX_COMPARATORS:
+        return None, f"{len(raw)} comparators; at most {MAX_COMPARATORS} are accepted"
+    pairs = []
+    for index, item in enumerate(raw):
+        ok = isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)
+        if not ok or not 0 <= item[0] < item[1] < N:
+            return None, (
+                f"comparator #{index} {str(item)[:60]}: need [i, j] with integers 0 <= i < j < {N}"
+            )
+        pairs.append((item[0], item[1]))
+    return pairs, None
+
+
+def unsorted_witness(pairs: list[tuple[int, int]], n: int = N) -> list[int] | None:
+    """None if the network sorts all 2**n 0/1 vectors (hence every input), else a failing 0/1 input."""
+    vectors = 1 << n
+    wires = [sum(1 << k for k in range(vectors) if k >> w & 1) for w in range(n)]
+    for i, j in pairs:
+        wires[i], wires[j] = wires[i] & wires[j], wires[i] | wires[j]
+    bad = 0
+    for w in range(n - 1):
+        bad |= wires[w] & ~wires[w + 1]
+    if not bad:
+        return None
+    k = (bad & -bad).bit_length() - 1
+    return [k >> w & 1 for w in range(n)]
+
+
+def depth(pairs: list[tuple[int, int]], n: int = N) -> int:
+    level = [0] * n
+    for i, j in pairs:
+        level[i] = level[j] = max(level[i], level[j]) + 1
+    return max(level, default=0)
+
+
+def evaluate(ctx: EvalContext) -> Measurement:
+    out = ctx.run(COMMAND, timeout_sec=60)
+    failure = out.failure()
+    if failure:
+        return Measurement(valid=False, reason=f"`{COMMAND}` failed: {failure}")
+    data, reason = read_regular_file(out.output_dir / "network.json", MAX_OUTPUT_BYTES)
+    if data is None:
+        return Measurement(valid=False, reason=reason or "no output")
+    pairs, reason = parse_network(data)
+    if pairs is None:
+        return Measurement(valid=False, reason=reason or "unparsable network")
+    witness = unsorted_witness(pairs)
+    if witness is not None:
+        return Measurement(
+            valid=False,
+            reason=f"the network does not sort the 0/1 input {witness} (wire 0 first)",
+            details={"comparators": len(pairs)},
+        )
+    return Measurement(
+        valid=True,
+        metric=float(len(pairs)),
+        reason=f"sorts all {1 << N} 0/1 inputs with {len(pairs)} comparators",
+        details={"comparators": len(pairs), "depth": depth(pairs), "split": ctx.split},
+    )

@@ -1,0 +1,94 @@
+"""Shared fixtures: real episodes (real bwrap sandboxes, a real scorer process) behind a real MCP client."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from autolab_mcp.episode import BudgetOverrides, Episode
+from autolab_mcp.sandbox.bwrap import BwrapBackend
+from autolab_mcp.scorer_client import ScorerProcess
+from autolab_mcp.server import build_server
+from autolab_mcp.taskspec import Task, find_task
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests sign with their own scorer key, never the machine's."""
+    key = tmp_path_factory.mktemp("key") / "scorer.key"
+    old = os.environ.get("AUTOLAB_SCORER_KEY_FILE")
+    os.environ["AUTOLAB_SCORER_KEY_FILE"] = str(key)
+    yield
+    if old is None:
+        os.environ.pop("AUTOLAB_SCORER_KEY_FILE", None)
+    else:
+        os.environ["AUTOLAB_SCORER_KEY_FILE"] = old
+
+
+class Scorers:
+    """One scorer process per task for the whole session (they are stateless between calls)."""
+
+    def __init__(self) -> None:
+        self._by_task: dict[str, ScorerProcess] = {}
+
+    def get(self, task: Task) -> ScorerProcess:
+        if task.name not in self._by_task:
+            process = ScorerProcess(task.root, "bwrap", eval_timeout=600)
+            process.start()
+            self._by_task[task.name] = process
+        return self._by_task[task.name]
+
+    def close(self) -> None:
+        for process in self._by_task.values():
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+def scorers() -> Iterator[Scorers]:
+    registry = Scorers()
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def make_episode(tmp_path: Path, scorers: Scorers):
+    episodes: list[Episode] = []
+
+    def make(task_name: str = "sorting_network", **overrides: Any) -> Episode:
+        task = find_task(task_name)
+        episode = Episode.create(task, tmp_path / "runs", backend=BwrapBackend(), scorer=scorers.get(task),
+                                 overrides=BudgetOverrides(**overrides))
+        episodes.append(episode)
+        return episode
+
+    yield make
+    for episode in episodes:
+        episode.close()
+
+
+@contextlib.asynccontextmanager
+async def connect(episode: Episode) -> AsyncIterator[Client]:
+    async with Client(build_server(episode), read_timeout_seconds=600) as client:
+        yield client
+
+
+async def tool(client: Client, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Call a tool that must succeed; returns its structured output."""
+    result = await client.call_tool(name, args or {})
+    assert not result.is_error, f"{name} failed: {result.content}"
+    return result.structured_content or {}
+
+
+async def refused(client: Client, name: str, args: dict[str, Any] | None = None) -> str:
+    """Call a tool that must be refused; returns the refusal text the model would see."""
+    result = await client.call_tool(name, args or {})
+    assert result.is_error, f"{name} should have been refused: {result.structured_content}"
+    return " ".join(getattr(c, "text", "") for c in result.content)
