@@ -25,7 +25,7 @@ from autolab_mcp.globs import matches
 from autolab_mcp.runlog import RunLog
 from autolab_mcp.runtime import ensure_runtime
 from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest, ExecResult, Limits, RunningSandbox, SandboxBackend
-from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerUnavailable
+from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerTimeout, ScorerUnavailable
 from autolab_mcp.taskspec import Task, load_task
 from autolab_mcp.workspace import Workspace, WorkspaceError
 
@@ -442,7 +442,10 @@ class Episode:
             raise EpisodeError(f"the scorer refused the submission: {exc}") from exc
         except ScorerUnavailable as exc:
             try:
-                scorer.ensure_running()
+                if isinstance(exc, ScorerTimeout):
+                    scorer.restart()
+                else:
+                    scorer.ensure_running()
             except ScorerUnavailable:
                 log.exception("scorer restart failed")
             raise EpisodeError(f"the scorer is unavailable ({exc}); the call was not charged, try again") from exc

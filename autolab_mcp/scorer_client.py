@@ -31,6 +31,10 @@ class ScorerUnavailable(RuntimeError):
     """The scorer did not answer in time or crashed; the call is not charged."""
 
 
+class ScorerTimeout(ScorerUnavailable):
+    """The scorer accepted the request but did not answer in time (hung)."""
+
+
 class ScorerRejected(ValueError):
     """The scorer refused the request (bad archive, wrong token); the message says why."""
 
@@ -62,7 +66,7 @@ class ScorerClient:
         try:
             response = self._http.post("/v1/evaluate", json=body, timeout=timeout or self._http.timeout)
         except httpx.TimeoutException as exc:
-            raise ScorerUnavailable("the scorer did not answer in time") from exc
+            raise ScorerTimeout(f"the scorer did not answer within {self._http.timeout.read:.0f} s") from exc
         except httpx.HTTPError as exc:
             raise ScorerUnavailable(f"the scorer is unreachable: {exc}") from exc
         if response.status_code in (400, 401, 413):
@@ -129,6 +133,12 @@ class ScorerProcess:
                     return
                 except ScorerUnavailable:
                     log.warning("scorer not answering; restarting it")
+            self._kill()
+            self._start()
+
+    def restart(self) -> None:
+        """Kill and start again (after a hang: a busy scorer still answers health checks)."""
+        with self._lock:
             self._kill()
             self._start()
 

@@ -23,7 +23,7 @@ async def demo(task_name: str, run_dir: Path) -> int:
     print("  starting `autolab-mcp serve` over stdio (it starts the scorer as a separate process)...")
     started = time.monotonic()
     async with Client(server_params(task_name, run_dir), read_timeout_seconds=900) as client:
-        result = await run_episode(client, task)
+        result = await run_episode(client, task, measure_baseline=True)
     print(f"done in {time.monotonic() - started:.1f}s. Normalized score {result['score']:.3f} "
           "(baseline = 0, reference = 1).")
     print(f"  run log, snapshots, signed result: {Path(result['result_file']).parent}")

@@ -67,7 +67,7 @@ def _budget_line(budget: dict[str, Any]) -> str:
 
 
 async def run_episode(
-    client: Client, task: Task, out: Printer = _print, *, apply_solution: bool = True
+    client: Client, task: Task, out: Printer = _print, *, apply_solution: bool = True, measure_baseline: bool = False
 ) -> dict[str, Any]:
     """Play the scripted episode on a connected client; returns the submit result."""
     instruction = await client.read_resource("autolab://instruction")
@@ -76,6 +76,14 @@ async def run_episode(
     listing = await call(client, "list_files")
     editable = [e["path"] for e in listing["entries"] if e.get("editable")]
     out(f"   workspace: {len(listing['entries'])} entries; editable: {', '.join(editable) or '(none yet)'}")
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        out(f"   .. {message or ''} ({done:.0f}s)")
+
+    if apply_solution and measure_baseline:
+        base = await call(client, "get_metric", progress_callback=progress)
+        out(f"-> get_metric on the untouched baseline: metric {base['metric']} score {base['score']:.3f} "
+            f"({base['verdict']})")
 
     current: dict[str, str] = {}
     for rel in editable_files(task.solution_dir, task.config.autolab.editable):
@@ -91,9 +99,6 @@ async def run_episode(
             out(f"-> apply_patch {rel}: +{added} -{removed} lines -> snapshot {change.get('snapshot_id')}")
 
     command = task.config.autolab.check_command or "ls -la"
-
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        out(f"   .. {message or ''} ({done:.0f}s)")
 
     exp = await call(client, "run_experiment", {"command": command, "wait_sec": 45}, progress_callback=progress)
     while exp["status"] == "running":

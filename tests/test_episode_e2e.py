@@ -1,0 +1,95 @@
+"""Whole episodes on every bundled task: the reference beats the baseline through the real scorer,
+the untouched baseline scores about 0, the wall budget submits by itself, a crashed scorer costs nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import anyio
+import pytest
+
+from autolab_mcp.taskspec import list_tasks
+from clients.scripted import run_episode
+from tests.conftest import connect, refused, tool
+
+pytestmark = pytest.mark.anyio
+
+TASKS = [t.name for t in list_tasks()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", TASKS)
+async def test_scripted_agent_reaches_the_reference(make_episode, task_name):
+    episode = make_episode(task_name)
+    async with connect(episode) as client:
+        result = await run_episode(client, episode.task, out=lambda _: None)
+    assert result["valid"], result["reason"]
+    assert result["score"] >= 0.9, result
+    document = json.loads((episode.run_dir / "result.json").read_text())
+    assert document["record"]["split"] == "final" and document["signature"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", TASKS)
+async def test_untouched_baseline_scores_about_zero(make_episode, task_name):
+    episode = make_episode(task_name)
+    async with connect(episode) as client:
+        result = await tool(client, "submit")
+    assert result["valid"], result["reason"]
+    assert result["score"] < 0.15, result
+
+
+async def test_wall_budget_ends_with_automatic_submit(make_episode):
+    episode = make_episode(wall_sec=2.0)
+    episode.start_wall_timer()
+    async with connect(episode) as client:
+        original = (await tool(client, "read_file", {"path": "network.py"}))["content"]
+        await tool(client, "write_file", {"path": "network.py", "content": original + "# last edit\n"})
+        deadline = time.monotonic() + 60
+        while not episode.submitted and time.monotonic() < deadline:
+            await anyio.sleep(0.2)
+        assert episode.submitted
+        assert episode.result.auto and episode.result.valid
+        message = await refused(client, "write_file", {"path": "network.py", "content": "x"})
+        assert "submitted" in message
+    document = json.loads((episode.run_dir / "result.json").read_text())
+    assert document["auto"] is True
+    assert document["snapshot"] == episode.workspace.history()[-1].id
+
+
+async def test_crashed_scorer_is_not_charged_and_restarts(make_episode):
+    episode = make_episode()
+    async with connect(episode) as client:
+        os.kill(episode.scorer.pid, signal.SIGKILL)
+        await anyio.sleep(0.2)
+        metric = await tool(client, "get_metric")  # the server notices, restarts the scorer, and scores
+        assert metric["valid"]
+        assert (await tool(client, "remaining_budget"))["score_calls"]["used"] == 1
+
+
+async def test_runs_cli_lists_and_shows_events(make_episode, tmp_path):
+    episode = make_episode()
+    async with connect(episode) as client:
+        await tool(client, "list_files")
+        await tool(client, "submit")
+    runs_dir = episode.run_dir.parent
+    env = dict(os.environ)
+    listing = subprocess.run([sys.executable, "-m", "autolab_mcp.cli", "runs", "--run-dir", str(runs_dir)],
+                             capture_output=True, text=True, env=env)
+    assert episode.meta.run_id in listing.stdout and "submitted" in listing.stdout
+    shown = subprocess.run([sys.executable, "-m", "autolab_mcp.cli", "runs", episode.meta.run_id, "--run-dir",
+                            str(runs_dir), "--verify", "--json"], capture_output=True, text=True, env=env)
+    assert shown.returncode == 0 and json.loads(shown.stdout)["verified"] is True
+    # a forged result fails verification
+    path = episode.run_dir / "result.json"
+    document = json.loads(path.read_text())
+    document["record"]["score"] = 9.9
+    path.write_text(json.dumps(document))
+    forged = subprocess.run([sys.executable, "-m", "autolab_mcp.cli", "runs", episode.meta.run_id, "--run-dir",
+                             str(runs_dir), "--verify", "--json"], capture_output=True, text=True, env=env)
+    assert forged.returncode == 1 and "altered or forged" in forged.stdout
