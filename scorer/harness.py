@@ -73,8 +73,9 @@ class RunOutput(BaseModel):
         if self.oom_killed:
             return "killed: out of memory"
         if self.exit_code != 0:
-            tail = self.output_tail.strip().splitlines()[-5:]
-            return f"exited with code {self.exit_code}: " + " | ".join(tail)[-400:]
+            # only the last line (usually the exception): the output may echo hidden inputs
+            tail = self.output_tail.strip().splitlines()[-1:] or [""]
+            return f"exited with code {self.exit_code}: {tail[0][-160:]}"
         return None
 
 
@@ -239,6 +240,11 @@ def load_evaluate_module(task: Task) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    # helper modules of another task's tests/ with the same name must not shadow this task's
+    for helper in task.tests_dir.glob("*.py"):
+        cached = sys.modules.get(helper.stem)
+        if cached is not None and Path(getattr(cached, "__file__", "") or "").parent != task.tests_dir:
+            del sys.modules[helper.stem]
     sys.path.insert(0, str(task.tests_dir))
     try:
         spec.loader.exec_module(module)

@@ -1,13 +1,7 @@
-"""Deliberately broken submission for `autolab-mcp oracle`: one round too few.
+"""BROKEN on purpose (oracle check): the reference network without its last comparator.
 
-`network(n)` returns the comparators in the order they are applied.  A
-comparator (i, j) with 0 <= i < j < n compares the values on wires i and j and
-leaves the smaller one on wire i and the larger one on wire j.
-
-Run `python network.py OUT.json` to write the network as JSON
-({"n": 12, "comparators": [[i, j], ...]}); the scorer runs exactly
-`python network.py /output/network.json` and verifies the file it writes.
-`python check.py` verifies it locally the same way.
+Batcher's merge-exchange sort (Knuth, TAOCP vol. 3, 5.2.2 Algorithm M), which
+works for any n; for n = 12 it uses 41 comparators.
 """
 
 from __future__ import annotations
@@ -19,12 +13,23 @@ N = 12
 
 
 def network(n: int) -> list[tuple[int, int]]:
-    """Odd-even transposition sort: n rounds of adjacent comparators."""
-    pairs = []
-    for rnd in range(n - 1):  # BROKEN: one round short, so some inputs stay unsorted
-        for i in range(rnd % 2, n - 1, 2):
-            pairs.append((i, i + 1))
-    return pairs
+    """Batcher's merge exchange (Algorithm M)."""
+    pairs: list[tuple[int, int]] = []
+    if n < 2:
+        return pairs
+    t = (n - 1).bit_length()
+    p = 1 << (t - 1)
+    while p > 0:
+        q, r, d = 1 << (t - 1), 0, p
+        while True:
+            for i in range(n - d):
+                if i & p == r:
+                    pairs.append((i, i + d))
+            if q == p:
+                break
+            d, q, r = q - p, q >> 1, p
+        p >>= 1
+    return pairs[:-1]
 
 
 def main(argv: list[str]) -> None:
