@@ -160,6 +160,7 @@ def _run_summary(run_dir: Path) -> dict[str, Any]:
 
 def verify_result(run_dir: Path) -> tuple[bool, str]:
     """Check result.json's signature with the scorer's key."""
+    from autolab_mcp.workspace import SnapshotStore
     from scorer import signing
 
     path = run_dir / "result.json"
@@ -169,9 +170,22 @@ def verify_result(run_dir: Path) -> tuple[bool, str]:
     key = signing.load_or_create_key()
     if doc.get("key_id") != signing.key_id(key):
         return False, "signed with a different scorer key than this machine's"
-    if not signing.verify(doc["record"], doc.get("signature", ""), key):
+    record = doc["record"]
+    if not signing.verify(record, doc.get("signature", ""), key):
         return False, "signature does not match the record: result.json was altered or forged"
-    return True, f"signature valid (score {doc['record']['score']:.4f})"
+    # a genuine signature on the wrong record: a feedback score, another run's, another snapshot's
+    run_id = run_dir.name
+    if record.get("split") != "final":
+        return False, f"the signed record is a {record.get('split')!r} score, not the final evaluation"
+    if doc.get("run_id") != run_id or record.get("request_id") != f"{run_id}/{doc.get('snapshot')}":
+        return False, "the signed record belongs to another run or snapshot"
+    try:
+        manifest = SnapshotStore(run_dir / "snapshots").manifest(doc["snapshot"])
+    except (OSError, ValueError, KeyError):
+        return False, f"snapshot {doc.get('snapshot')} is not in this run's history"
+    if manifest != record.get("files"):
+        return False, "the signed record's file hashes do not match the submitted snapshot"
+    return True, f"signature valid, final record bound to {run_id}/{doc['snapshot']} (score {record['score']:.4f})"
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -248,10 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("rest", nargs=argparse.REMAINDER)
     scorer.set_defaults(func=cmd_scorer)
 
-    try:
-        from autolab_mcp import oracle
+    from autolab_mcp import oracle
 
-        oracle.add_parser(sub)
+    oracle.add_parser(sub)
+    try:  # the headless evaluation runner (clients/); optional so the server works without it
+        from clients import evalrun
+
+        evalrun.add_parser(sub)
     except ImportError:
         pass
     return parser

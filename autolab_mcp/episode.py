@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +33,9 @@ from autolab_mcp.workspace import Workspace, WorkspaceError
 log = logging.getLogger("autolab.episode")
 
 MAX_COMMAND_CHARS = 100_000
-ExperimentStatus = Literal["running", "finished", "timed_out", "cancelled", "oom_killed", "interrupted", "failed"]
+ExperimentStatus = Literal[
+    "running", "finished", "timed_out", "cancelled", "oom_killed", "disk_exceeded", "interrupted", "failed"
+]
 
 
 class EpisodeError(RuntimeError):
@@ -125,7 +128,7 @@ class Episode:
         if run_dir.exists():
             raise EpisodeError(f"run directory {run_dir} already exists; use --resume {run_id}")
         run_dir.mkdir(parents=True)
-        os.chmod(run_dir, 0o711)
+        os.chmod(run_dir, 0o700)
         (run_dir / "experiments").mkdir()
         editable = task.config.autolab.editable
         workspace = Workspace.create(run_dir / "workspace", task.environment_dir, editable, run_dir / "snapshots")
@@ -258,6 +261,10 @@ class Episode:
             raise EpisodeError("command is empty; give a shell command such as `python check.py`")
         if len(command) > MAX_COMMAND_CHARS or "\x00" in command:
             raise EpisodeError(f"command must be at most {MAX_COMMAND_CHARS} characters and contain no NUL byte")
+        try:
+            command.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise EpisodeError(f"command is not valid UTF-8 text ({exc.reason} at {exc.start})") from exc
         cap = self.task.config.autolab.experiment_timeout_sec
         timeout = cap if timeout_sec is None else float(timeout_sec)
         if not 0 < timeout <= cap:
@@ -275,6 +282,7 @@ class Episode:
                 command=command,
                 workspace=self.workspace.root,
                 read_only_paths=self._read_only_paths(),
+                read_only_root=self.task.environment_dir,
                 runtime=self.runtime,
                 env={"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1"},
                 limits=Limits(wall_sec=granted, memory_mb=env.memory_mb, cpus=env.cpus),
@@ -286,13 +294,21 @@ class Episode:
             except Exception as exc:
                 self.ledger.cancel_reservation(exp_id)
                 raise EpisodeError(f"the sandbox could not start: {exc}") from exc
-            info = ExperimentInfo(id=exp_id, command=command, status="running", timeout_sec=granted,
-                                  started_at=time.time(), log_file=str(log_path.relative_to(self.run_dir)))
-            self._experiments[exp_id] = info
-            self._handles[exp_id] = handle
-            self._done[exp_id] = threading.Event()
-            self._save_experiment(info)
-        self.log.append("experiment_started", id=exp_id, command=command, timeout_sec=granted)
+            try:
+                info = ExperimentInfo(id=exp_id, command=command, status="running", timeout_sec=granted,
+                                      started_at=time.time(), log_file=str(log_path.relative_to(self.run_dir)))
+                self._save_experiment(info)
+                self._experiments[exp_id] = info
+                self._handles[exp_id] = handle
+                self._done[exp_id] = threading.Event()
+                self.log.append("experiment_started", id=exp_id, command=command, timeout_sec=granted)
+            except Exception:  # never leave a reservation or a process behind
+                handle.kill()
+                finished = handle.wait(30)
+                self.ledger.settle_experiment(exp_id, finished.duration_sec if finished else None)
+                self._experiments.pop(exp_id, None)
+                self._handles.pop(exp_id, None)
+                raise
         self._emit("experiment_started", info=info)
         threading.Thread(target=self._watch, args=(exp_id, handle), daemon=True, name=exp_id).start()
         return info
@@ -310,10 +326,12 @@ class Episode:
         charged = self.ledger.settle_experiment(exp_id, result.duration_sec)
         status: ExperimentStatus = (
             "timed_out" if result.timed_out else "oom_killed" if result.oom_killed
+            else "disk_exceeded" if result.disk_exceeded
             else "cancelled" if result.cancelled else "finished"
         )
         snapshot_after = None
         with self._lock:
+            _hand_to_agent(self.workspace.root)
             if not self.submitted and not self._submitting:
                 changed = self.workspace.snapshot_if_changed(f"experiment {exp_id}")
                 snapshot_after = changed.id if changed else None
@@ -409,11 +427,11 @@ class Episode:
         scorer = self._require_scorer()
         with self._lock:
             self._require_active()
+            snapshot_id, archive = self.workspace.freeze()  # refused (unusable files) before anything is charged
             try:
                 self.ledger.charge_score_call()
             except BudgetExhausted as exc:
                 raise EpisodeError(str(exc)) from exc
-            snapshot_id, archive = self.workspace.freeze()
         try:
             signed = self._evaluate(scorer, "feedback", archive, snapshot_id)
         except EpisodeError:
@@ -533,12 +551,16 @@ class Episode:
 
 
 def _hand_to_agent(root: Path) -> None:
-    """Files the server wrote belong to the agent's uid, so its experiments can use them like any user."""
-    if os.geteuid() != 0:
-        return
-    os.lchown(root, AGENT_UID, AGENT_UID)
+    """Files the server wrote belong to the agent's uid, so its experiments can use them like any user;
+    setuid/setgid bits an experiment left behind are stripped so no host user can borrow that uid."""
+    is_root = os.geteuid() == 0
+    if is_root:
+        os.lchown(root, AGENT_UID, AGENT_UID)
     for dirpath, dirnames, filenames in os.walk(root):
         for name in [*dirnames, *filenames]:
             path = os.path.join(dirpath, name)
-            if os.lstat(path).st_uid != AGENT_UID:
+            st = os.lstat(path)
+            if is_root and st.st_uid != AGENT_UID:
                 os.lchown(path, AGENT_UID, AGENT_UID)
+            if (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))

@@ -37,7 +37,7 @@ class RunLog:
         with self._lock:
             self._seq += 1
             event = {"seq": self._seq, "time": round(time.time(), 3), "kind": kind, **_clip(fields)}
-            line = json.dumps(event, default=str, ensure_ascii=False)
+            line = json.dumps(event, default=str)  # ascii: lone surrogates survive
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
                 handle.flush()

@@ -48,6 +48,7 @@ class ScoreRecord(BaseModel):
     timing: dict[str, Any] | None = None
     files: dict[str, str] = Field(default_factory=dict, description="editable file -> sha256")
     submission_sha256: str = ""
+    request_id: str = Field("", description="run_id/snapshot the server asked for: binds the record to a run")
     runs: list[dict[str, Any]] = Field(default_factory=list)
     eval_seconds: float = 0.0
 
@@ -90,6 +91,7 @@ def evaluate_submission(
     runtime: Path | None,
     scratch_root: Path | None = None,
     cpu: int | None = None,
+    request_id: str = "",
 ) -> ScoreRecord:
     """Evaluate the editable files in `archive` on the hidden `split`; never raises for a bad candidate."""
     started = time.monotonic()
@@ -126,7 +128,7 @@ def evaluate_submission(
             task=task.name, split=split, valid=measurement.valid, metric=measurement.metric, score=score,
             reason=measurement.reason, verdict=verdict, details=measurement.details,
             timing=timing.model_dump() if timing else None, files=files,
-            submission_sha256=hashlib.sha256(archive).hexdigest(), runs=ctx.runs,
+            submission_sha256=hashlib.sha256(archive).hexdigest(), runs=ctx.runs, request_id=request_id,
             eval_seconds=round(time.monotonic() - started, 3),
         )
     finally:

@@ -73,9 +73,9 @@ class RunOutput(BaseModel):
         if self.oom_killed:
             return "killed: out of memory"
         if self.exit_code != 0:
-            # only the last line (usually the exception): the output may echo hidden inputs
-            tail = self.output_tail.strip().splitlines()[-1:] or [""]
-            return f"exited with code {self.exit_code}: {tail[0][-160:]}"
+            # never the output itself: a candidate could print hidden inputs into the reason
+            return (f"exited with code {self.exit_code} (its output is not shown: it may hold hidden data; "
+                    "reproduce with an experiment on the public data)")
         return None
 
 

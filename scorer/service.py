@@ -17,13 +17,13 @@ import threading
 from pathlib import Path
 
 import anyio
-from autolab_mcp.runtime import ensure_runtime
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from autolab_mcp.runtime import ensure_runtime
 from autolab_mcp.sandbox import make_backend
 from autolab_mcp.taskspec import Task, load_task
 from scorer import signing
@@ -53,7 +53,8 @@ class Scorer:
         archive = base64.b64decode(request.archive_b64, validate=True)
         with self._lock:
             record = evaluate_submission(
-                self.task, request.split, archive, backend=self.backend, runtime=self.runtime(), cpu=_timing_core()
+                self.task, request.split, archive, backend=self.backend, runtime=self.runtime(), cpu=_timing_core(),
+                request_id=request.request_id,
             )
         payload = record.model_dump(mode="json")
         return SignedRecord(record=record, signature=signing.sign(payload, self.key), key_id=signing.key_id(self.key))

@@ -28,6 +28,7 @@ class Limits(BaseModel):
     output_bytes: int = Field(8 * 1024 * 1024, gt=0, description="log kept up to this size; the rest dropped")
     tmp_mb: int = Field(512, gt=0, description="size of the private /tmp")
     file_mb: int = Field(1024, gt=0, description="largest single file the command may write")
+    disk_mb: int = Field(2048, gt=0, description="total size of the writable mounts (workspace, /output)")
 
 
 class Mount(BaseModel):
@@ -46,6 +47,9 @@ class ExecRequest(BaseModel):
     read_only_paths: list[str] = Field(
         default_factory=list,
         description="workspace-relative files mounted read-only over the workspace (non-editable files)",
+    )
+    read_only_root: Path | None = Field(
+        None, description="where read_only_paths are taken from (the pristine task); default: the workspace"
     )
     mounts: list[Mount] = Field(default_factory=list)
     runtime: Path | None = Field(None, description="venv mounted read-only at /opt/runtime, first on PATH")
@@ -67,6 +71,7 @@ class ExecResult(BaseModel):
     timed_out: bool = False
     oom_killed: bool = False
     cancelled: bool = False
+    disk_exceeded: bool = Field(False, description="killed for writing more than limits.disk_mb")
     limits_mode: Literal["cgroup", "rlimit", "container"] = "rlimit"
 
     @property

@@ -282,6 +282,32 @@ def _system_args() -> list[str]:
     return [*args, "--ro-bind", "/etc", "/etc"]
 
 
+_DISK_CHECK_SEC = 2.0
+
+
+def _usage_exceeds(roots: list[Path], limit: int) -> bool:
+    """True once the files under `roots` add up to more than `limit` bytes (stops counting there)."""
+    total = 0
+    stack = [str(r) for r in roots]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+                except OSError:
+                    continue
+                if total > limit:
+                    return True
+    return False
+
+
 def _args_memfd(args: list[str]) -> int:
     """bwrap's arguments as NUL-separated text in a memfd (read with --args FD)."""
     fd = os.memfd_create("bwrap-args", 0)
@@ -406,7 +432,10 @@ class BwrapBackend:
         else:  # privileged bwrap: no user namespace, the command becomes a real unprivileged uid
             args = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", *self._system]
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(lim.tmp_mb * _MiB), "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        # 1777 like a real /tmp: root-owned 0755 would leave the sandbox uid without a writable HOME
+        args += ["--perms", "1777", "--size", str(lim.tmp_mb * _MiB), "--tmpfs", "/tmp"]
+        args += ["--perms", "1777", "--size", str(min(lim.tmp_mb, 64) * _MiB), "--tmpfs", "/dev/shm"]
         args += ["--bind", str(request.workspace), WORKSPACE_MOUNT]
         for fd, rel in ro_fds:
             args += ["--ro-bind-fd", str(fd), posixpath.join(WORKSPACE_MOUNT, rel)]
@@ -458,7 +487,7 @@ class BwrapProcess:
         self._done = threading.Event()
         self._stop_reading = threading.Event()
         self._result: ExecResult | None = None
-        self._kill_reason: Literal["timeout", "cancelled"] | None = None
+        self._kill_reason: Literal["timeout", "cancelled", "disk"] | None = None
         self._exited = False
         self._tail = bytearray()
         self._seen = 0
@@ -473,7 +502,7 @@ class BwrapProcess:
         ready_r, ready_w = os.pipe()
         try:
             for rel in dict.fromkeys(request.read_only_paths):
-                fd = _open_no_symlinks(request.workspace, rel)
+                fd = _open_no_symlinks(request.read_only_root or request.workspace, rel)
                 if fd is not None:
                     ro_fds.append((fd, posixpath.normpath(rel)))
             if backend._cgroups is not None:
@@ -619,7 +648,7 @@ class BwrapProcess:
                 except (OSError, ValueError) as e:
                     log.warning("sandbox %s: cannot write log: %s", self.run_id, e)
 
-    def _terminate(self, reason: Literal["timeout", "cancelled"]) -> None:
+    def _terminate(self, reason: Literal["timeout", "cancelled", "disk"]) -> None:
         """Kill the whole tree: the outer bwrap (its pid-1 child dies with it, taking the pid
         namespace along) and, belt and braces, every task in the cgroup."""
         with self._lock:
@@ -636,12 +665,22 @@ class BwrapProcess:
 
     def _watch(self) -> None:
         deadline = self._t0 + self._request.limits.wall_sec
+        disk_limit = self._request.limits.disk_mb * _MiB
+        writable = [self._request.workspace, *(m.source for m in self._request.mounts if not m.read_only)]
         try:
-            try:
-                self._proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self._terminate("timeout")
-                self._proc.wait()
+            while True:
+                try:
+                    self._proc.wait(timeout=max(0.0, min(_DISK_CHECK_SEC, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        self._terminate("timeout")
+                        self._proc.wait()
+                        break
+                    if _usage_exceeds(writable, disk_limit):
+                        self._terminate("disk")
+                        self._proc.wait()
+                        break
             self._t_end = time.monotonic()
             with self._lock:
                 self._exited = True
@@ -667,6 +706,7 @@ class BwrapProcess:
                 duration_sec=self._t_end - self._t0,
                 timed_out=self._kill_reason == "timeout",
                 cancelled=self._kill_reason == "cancelled",
+                disk_exceeded=self._kill_reason == "disk",
                 oom_killed=oom,
                 limits_mode=self.limits_mode,
             )
