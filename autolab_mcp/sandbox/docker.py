@@ -17,9 +17,12 @@ its signals behave as on a host (`kill -TERM $$` -> 143), and whatever it leaves
 dies with pid 1 when it ends.
 
 Output comes over the attach stream, opened before the container starts (nothing is
-missed, nothing is kept by the engine: the log driver is "none"). Read-only workspace
-files are bound from hard links (or copies) made from an fd opened without following
+missed, nothing is kept by the engine: the log driver is "none"). Read-only files come
+from request.read_only_root (the pristine task) when given; taken from the workspace,
+they are bound from hard links (or copies) made from an fd opened without following
 symlinks, so a file swapped for a symlink after the check cannot redirect the bind.
+Like bwrap, a watchdog measures the writable mounts every few seconds and kills a run
+past limits.disk_mb (disk_exceeded).
 podman 4 on cgroup v1 does not report OOM kills (its conmon misses the event when the
 killed process ends the container), so on this host the backend also listens on the
 container's memory.oom_control itself, registered before the command starts.
@@ -360,7 +363,12 @@ class DockerProcess:
             create, host = backend._container_config(request, ro_binds, self.run_id)
             try:
                 host_config = self._api.create_host_config(**host)
-                self.container_id = self._api.create_container(host_config=host_config, **create)["Id"]
+                try:
+                    self.container_id = self._api.create_container(host_config=host_config, **create)["Id"]
+                except self._errors.ImageNotFound:  # removed from the engine since: import it again, once
+                    backend._image_ok = False
+                    backend._ensure_image()
+                    self.container_id = self._api.create_container(host_config=host_config, **create)["Id"]
                 # Attach before start: podman sets the container up here (runc create), Docker at start.
                 self._sock = self._attach()
                 self._oom = _OomWatch.for_container(self._pid(), self.container_id)
