@@ -49,13 +49,19 @@ class ExecRequest(BaseModel):
         description="workspace-relative files mounted read-only over the workspace (non-editable files)",
     )
     read_only_root: Path | None = Field(
-        None, description="where read_only_paths are taken from (the pristine task); default: the workspace"
+        None,
+        description="where read_only_paths are taken from: the pristine task, trusted and never agent-writable "
+        "(backends may bind it by path); default: the workspace",
     )
     mounts: list[Mount] = Field(default_factory=list)
     runtime: Path | None = Field(None, description="venv mounted read-only at /opt/runtime, first on PATH")
     env: dict[str, str] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
-    uid: int | None = Field(None, description="host uid to run as when the server is root")
+    uid: int | None = Field(
+        None,
+        description="host uid to run as when the server is root (AGENT_UID, SCORER_UID); None keeps the "
+        "server's uid, which for a root server means root without capabilities: always set it for untrusted code",
+    )
     cpu: int | None = Field(None, description="pin to this core (timing); no CPU quota is applied then")
     log_path: Path | None = Field(None, description="full combined stdout+stderr kept here")
 
