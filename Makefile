@@ -10,7 +10,8 @@ SYSTEM_STAMP := $(VENV)/.system-packages
 TASK ?= sorting_network
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint system-packages clean
+.PHONY: demo test lint bench system-packages clean
+BENCH_ARGS ?=
 
 $(SYSTEM_STAMP):
 	@bash scripts/install-system-packages.sh
@@ -18,7 +19,7 @@ $(SYSTEM_STAMP):
 
 $(STAMP): pyproject.toml $(SYSTEM_STAMP)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,eval,integrations]'
 	@touch $@
 
 system-packages: $(SYSTEM_STAMP)
@@ -28,6 +29,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,10 @@ def http_app(mcp: Any, host: str, token: str) -> Any:
         allowed_origins=[f"http://{host}:*", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
     )
     return BearerAuth(mcp.streamable_http_app(transport_security=security, host=host), token)
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -112,6 +117,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"autolab-mcp: bearer token {token}", file=sys.stderr)
             app = http_app(mcp, args.host, token)
             print(f"autolab-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
+            # uvicorn re-raises SIGTERM after its shutdown, which would skip the cleanup below
+            signal.signal(signal.SIGTERM, _exit_on_signal)
             uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
         else:
             anyio.run(mcp.run_stdio_async)

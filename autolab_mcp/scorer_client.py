@@ -106,8 +106,9 @@ class ScorerProcess:
         env["AUTOLAB_SCORER_TOKEN"] = self._token
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "scorer", "--task", str(self.task_root), "--socket", str(self.socket_path),
-             "--backend", self.backend],
-            env=env, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True,
+             "--backend", self.backend, "--exit-with-stdin"],
+            # the pipe stays open for our lifetime: when we die, even by SIGKILL, the scorer sees EOF and stops
+            env=env, stdin=subprocess.PIPE, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True,
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -146,7 +147,15 @@ class ScorerProcess:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+        self._close_stdin()
         self._proc = None
+
+    def _close_stdin(self) -> None:
+        if self._proc is not None and self._proc.stdin is not None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
 
     @property
     def pid(self) -> int | None:
@@ -155,6 +164,7 @@ class ScorerProcess:
     def stop(self) -> None:
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
+                self._close_stdin()
                 self._proc.terminate()
                 try:
                     self._proc.wait(timeout=5)

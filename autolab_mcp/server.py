@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from autolab_mcp.budget import BudgetExhausted, BudgetReport
 from autolab_mcp.episode import Episode, EpisodeError, ExperimentInfo, MetricResult, SubmitResult
 from autolab_mcp.patch import PatchError
+from autolab_mcp.runlog import clip_value
 from autolab_mcp.workspace import Change, FileListing, FileRead, SnapshotInfo, WorkspaceError
 
 T = TypeVar("T")
@@ -48,6 +49,7 @@ class DiffResult(BaseModel):
 def _summary(value: Any) -> Any:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
+    value = clip_value(value)  # clip long strings before serializing: a 256 KiB read would cost 1 ms here
     text = json.dumps(value, default=str)
     return value if len(text) <= 4000 else text[:4000] + "..."
 

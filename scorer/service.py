@@ -12,6 +12,7 @@ import binascii
 import hmac
 import logging
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -66,6 +67,13 @@ def _timing_core() -> int:
     return cores[-1]
 
 
+def _exit_when_stdin_closes() -> None:
+    while sys.stdin.buffer.read(4096):
+        pass
+    log.info("parent server is gone (stdin closed); stopping")
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def build_app(scorer: Scorer, token: str) -> Starlette:
     def authorized(request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -100,11 +108,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--backend", default="bwrap")
     parser.add_argument("--token-env", default="AUTOLAB_SCORER_TOKEN", help="env var holding the bearer token")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="stop when stdin closes (the server that started us died, even by SIGKILL)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="scorer %(levelname)s %(message)s")
     token = os.environ.pop(args.token_env, "")
     if len(token) < 16:
         parser.error(f"set a bearer token of at least 16 characters in ${args.token_env}")
+    if args.exit_with_stdin:
+        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     scorer = Scorer(load_task(args.task), args.backend)
     scorer.runtime()  # build the runtime before accepting work, so the first score is not slow
     app = build_app(scorer, token)

@@ -78,12 +78,12 @@ def test_broken_task_names_file_and_key(tmp_path, mutate, expected):
 def test_missing_directory_is_named(tmp_path):
     root = make_task(tmp_path, HARBOR_TOML)
     shutil.rmtree(root / "solution")
-    with pytest.raises(TaskSpecError, match="solution.*missing"):
+    with pytest.raises(TaskSpecError, match=r"solution.*missing"):
         load_task(root)
 
 
 def test_unknown_bundled_task_lists_known_ones():
-    with pytest.raises(TaskSpecError, match="bundled tasks: .*sorting_network"):
+    with pytest.raises(TaskSpecError, match=r"bundled tasks: .*sorting_network"):
         find_task("no_such_task")
 
 

@@ -134,3 +134,27 @@ async def test_killed_server_resumes_where_it_stopped(tmp_path):
         assert again["id"] == "exp-0003" and "alive" in again["output_tail"]
     events = [json.loads(ln) for ln in (runs / run_id / "events.jsonl").read_text().splitlines()]
     assert any(e["kind"] == "episode_resumed" and e["interrupted_experiments"] == ["exp-0002"] for e in events)
+
+
+def test_scorer_stops_when_its_server_is_killed(tmp_path):
+    """A SIGKILLed server cannot clean up; its scorer notices stdin closing and exits by itself."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autolab_mcp.cli", "serve", "--task", "sorting_network", "--run-dir",
+         str(tmp_path / "runs"), "--http", "--port", str(free_port())],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "AUTOLAB_TOKEN": "t" * 20},
+    )
+    deadline = time.monotonic() + 120
+    scorer_pids: list[int] = []
+    while not scorer_pids and time.monotonic() < deadline:
+        out = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "scorer --task"], capture_output=True, text=True)
+        scorer_pids = [int(p) for p in out.stdout.split()]
+        time.sleep(0.2)
+    assert scorer_pids, "scorer process not found"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in scorer_pids):
+        time.sleep(0.2)
+    alive = [p for p in scorer_pids
+             if os.path.exists(f"/proc/{p}") and Path(f"/proc/{p}/stat").read_text().split()[2] != "Z"]
+    assert not alive, f"scorer {alive} outlived its server"

@@ -1,0 +1,80 @@
+"""Hidden evaluation for data_select (runs in the trusted scorer, never in a sandbox).
+
+1. Run the candidate's select.py in a sandbox: `python select.py /output`.
+2. Read /output/selection.npy defensively (gate: 1..2000 distinct valid indices).
+3. Train the pristine trainer (the task's own environment/trainer.py, never the
+   candidate's copy) on the pristine pool rows, outside the sandbox.
+4. Accuracy on a hidden target-distribution test set generated here from the split's seed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from data_select_gen import POOL_SIZE, target_set
+
+from scorer.harness import EvalContext, Measurement
+
+SEEDS = {"feedback": 910_001, "final": 920_002}
+TEST_SIZE = 20_000
+BUDGET = 2000
+SELECT_TIMEOUT_SEC = 60
+MAX_FILE_BYTES = 1_000_000
+
+
+def _pristine_trainer(ctx: EvalContext) -> ModuleType:
+    path = ctx.task.environment_dir / "trainer.py"
+    spec = importlib.util.spec_from_file_location(f"_autolab_{ctx.task.name}_trainer", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_selection(path: Path) -> tuple[np.ndarray | None, str]:
+    """The selection as int64 indices, or (None, reason)."""
+    if not path.is_file() or path.is_symlink():
+        return None, "select.py wrote no /output/selection.npy"
+    if path.stat().st_size > MAX_FILE_BYTES:
+        return None, f"selection.npy is {path.stat().st_size} bytes; at most {MAX_FILE_BYTES} allowed"
+    try:
+        sel = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        return None, f"selection.npy is not a readable .npy array: {type(exc).__name__}: {exc}"[:300]
+    if not isinstance(sel, np.ndarray) or sel.ndim != 1:
+        return None, f"selection must be a 1-D array, got shape {getattr(sel, 'shape', None)}"
+    if not np.issubdtype(sel.dtype, np.integer):
+        return None, f"selection must hold integers, got dtype {sel.dtype}"
+    if len(sel) == 0:
+        return None, "selection is empty"
+    if len(sel) > BUDGET:
+        return None, f"selection has {len(sel)} indices; at most {BUDGET} allowed"
+    sel = sel.astype(np.int64)
+    if sel.min() < 0 or sel.max() >= POOL_SIZE:
+        return None, f"selection holds indices outside [0, {POOL_SIZE})"
+    if len(np.unique(sel)) != len(sel):
+        return None, f"selection repeats indices ({len(sel) - len(np.unique(sel))} duplicates); all must be distinct"
+    return sel, ""
+
+
+def evaluate(ctx: EvalContext) -> Measurement:
+    out = ctx.run("python select.py /output", timeout_sec=SELECT_TIMEOUT_SEC)
+    if out.failure():
+        return Measurement(valid=False, reason=f"select.py failed: {out.failure()}")
+    sel, reason = read_selection(out.output_dir / "selection.npy")
+    if sel is None:
+        return Measurement(valid=False, reason=reason)
+    trainer = _pristine_trainer(ctx)
+    X, y, source = trainer.load_pool(str(ctx.task.environment_dir / "data" / "pool.npz"))
+    model = trainer.train(X[sel], y[sel])
+    Xt, yt = target_set(SEEDS[ctx.split], TEST_SIZE)
+    accuracy = float((trainer.predict(model, Xt) == yt).mean())
+    per_source = np.bincount(source[sel], minlength=int(source.max()) + 1)
+    return Measurement(
+        valid=True, metric=accuracy, reason="",
+        details={"selected": len(sel), "per_source": [int(c) for c in per_source],
+                 "select_seconds": round(out.duration_sec, 2), "test_size": TEST_SIZE},
+    )
