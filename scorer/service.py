@@ -39,6 +39,7 @@ class Scorer:
 
     def __init__(self, task: Task, backend_name: str = "bwrap", key: bytes | None = None) -> None:
         self.task = task
+        _seal_hidden(task)
         self.backend_name = backend_name
         self.backend = make_backend(backend_name)
         self.key = key if key is not None else signing.load_or_create_key()
@@ -59,6 +60,16 @@ class Scorer:
             )
         payload = record.model_dump(mode="json")
         return SignedRecord(record=record, signature=signing.sign(payload, self.key), key_id=signing.key_id(self.key))
+
+
+def _seal_hidden(task: Task) -> None:
+    """tests/ and solution/ become 0700 (owned by the scorer's uid, root here): even code that escaped
+    every sandbox as the agent's or the evaluation's uid could not read them."""
+    if os.geteuid() != 0:
+        return
+    for directory in (task.tests_dir, task.solution_dir):
+        os.chown(directory, 0, 0)
+        os.chmod(directory, 0o700)
 
 
 def _timing_core() -> int:

@@ -93,3 +93,19 @@ async def test_runs_cli_lists_and_shows_events(make_episode, tmp_path):
     forged = subprocess.run([sys.executable, "-m", "autolab_mcp.cli", "runs", episode.meta.run_id, "--run-dir",
                              str(runs_dir), "--verify", "--json"], capture_output=True, text=True, env=env)
     assert forged.returncode == 1 and "altered or forged" in forged.stdout
+
+
+def test_hidden_directories_are_sealed_for_other_uids(make_episode):
+    """Once a scorer serves a task, tests/ and solution/ are 0700: the sandbox uids cannot read them even
+    from outside any sandbox."""
+    episode = make_episode()
+    if os.geteuid() != 0:
+        pytest.skip("sealing needs root (the scorer runs as the server's user otherwise)")
+    from autolab_mcp.sandbox.base import AGENT_UID, SCORER_UID
+
+    for directory in (episode.task.tests_dir, episode.task.solution_dir):
+        assert directory.stat().st_mode & 0o077 == 0, directory
+        for uid in (AGENT_UID, SCORER_UID):
+            probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "ls",
+                                    str(directory)], capture_output=True, text=True)
+            assert probe.returncode != 0 and "Permission denied" in probe.stderr
