@@ -387,7 +387,10 @@ def test_sorting_network_end_to_end() -> None:
     assert dropped != source
     assert_broken(run_eval("sorting_network", {"network.py": dropped}), "does not sort the 0/1 input")
     crashing = "import sys\nsys.exit('no network today')\n"
-    assert_broken(run_eval("sorting_network", {"network.py": crashing}), "no network today")
+    # the reason names the exit code but never echoes the candidate's output (it could carry hidden inputs)
+    crashed = run_eval("sorting_network", {"network.py": crashing})
+    assert_broken(crashed, "exited with code 1")
+    assert "no network today" not in crashed.reason
     sneaky = "import os\nos.symlink('/etc/passwd', '/output/network.json')\n"
     assert_broken(run_eval("sorting_network", {"network.py": sneaky}), "not a link")
 
