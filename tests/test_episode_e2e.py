@@ -109,3 +109,47 @@ def test_hidden_directories_are_sealed_for_other_uids(make_episode):
             probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "ls",
                                     str(directory)], capture_output=True, text=True)
             assert probe.returncode != 0 and "Permission denied" in probe.stderr
+
+
+async def test_hung_scorer_gives_a_clear_error_in_bounded_time_and_is_restarted(tmp_path):
+    """The scorer freezes mid-evaluation: the call fails within the client timeout, is not charged, and
+    the server restarts the scorer so the next call works."""
+    from autolab_mcp.episode import BudgetOverrides, Episode
+    from autolab_mcp.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.scorer_client import ScorerProcess
+    from autolab_mcp.taskspec import find_task
+
+    task = find_task("sorting_network")
+    scorer = ScorerProcess(task.root, "bwrap", eval_timeout=6)
+    scorer.start()
+    episode = Episode.create(task, tmp_path / "runs", backend=BwrapBackend(), scorer=scorer,
+                             overrides=BudgetOverrides())
+    try:
+        async with connect(episode) as client:
+            original = (await tool(client, "read_file", {"path": "network.py"}))["content"]
+            slow = original.replace("def main(argv", "import time\ntime.sleep(3)\n\n\ndef main(argv")
+            await tool(client, "write_file", {"path": "network.py", "content": slow})
+            frozen = scorer.pid
+
+            async def freeze_soon() -> None:
+                await anyio.sleep(1.0)
+                os.kill(frozen, signal.SIGSTOP)
+
+            started = time.monotonic()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(freeze_soon)
+                message = await refused(client, "get_metric")
+            assert "unavailable" in message and "not charged" in message
+            assert time.monotonic() - started < 60
+            assert (await tool(client, "remaining_budget"))["score_calls"]["used"] == 0
+            assert scorer.pid != frozen, "the hung scorer was replaced"
+            await tool(client, "write_file", {"path": "network.py", "content": original})
+            metric = await tool(client, "get_metric")
+            assert metric["valid"] and metric["metric"] == 66
+    finally:
+        episode.close()
+        scorer.stop()
+        try:
+            os.kill(frozen, signal.SIGKILL)
+        except (ProcessLookupError, UnboundLocalError):
+            pass
