@@ -30,6 +30,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def _timing_core() -> int:
     return sorted(os.sched_getaffinity(0))[-1]
 
 
-class TaskRig:
+class TaskRig(ABC):
     """A clean-room EvalContext for one task with the baseline on both sides, plus its hidden input.
 
     `use(size)` (re)writes the feedback split's input at that size: the first `size` items of the
@@ -95,11 +96,13 @@ class TaskRig:
         self.size = size
         self.inputs = {self.input_name: self.write(self.input_name, self.items(size))}
 
+    @abstractmethod
     def items(self, size: int) -> Any:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def write(self, name: str, items: Any) -> Path:
-        raise NotImplementedError
+        ...
 
     def run(self, which: str = "baseline", inputs: dict[str, Path] | None = None, cpu: list[float] | None = None
             ) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,7 @@ def _parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     return value, None
 
 
-class Provider:
+class Provider(ABC):
     """A conversation in one API's wire format."""
 
     kind = ""
@@ -151,20 +152,24 @@ class Provider:
     def base_url(self) -> str:
         return (self.options.base_url or self.default_base).rstrip("/")
 
+    @abstractmethod
     def start(self, system: str, user: str, tools: list[Any]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def add_results(self, results: list[tuple[ToolCall, str, bool]]) -> None:
-        raise NotImplementedError
+        ...
 
     def add_user(self, text: str) -> None:
         self.messages.append({"role": "user", "content": text})
 
+    @abstractmethod
     def slots(self) -> list[Slot]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def turn(self, http: httpx.AsyncClient) -> Turn:
-        raise NotImplementedError
+        ...
 
     async def _post(self, http: httpx.AsyncClient, url: str, body: dict[str, Any],
                     headers: dict[str, str]) -> dict[str, Any]:
