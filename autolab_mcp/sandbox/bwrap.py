@@ -30,7 +30,6 @@ import select
 import shlex
 import shutil
 import signal
-import stat
 import subprocess
 import threading
 import time
@@ -46,6 +45,7 @@ from autolab_mcp.sandbox.base import (
     Limits,
     SandboxError,
 )
+from autolab_mcp.sandbox.common import DISK_CHECK_SEC, check_target, open_no_symlinks, tail_text, usage_exceeds
 
 log = logging.getLogger(__name__)
 
@@ -282,30 +282,6 @@ def _system_args() -> list[str]:
     return [*args, "--ro-bind", "/etc", "/etc"]
 
 
-_DISK_CHECK_SEC = 2.0
-
-
-def _usage_exceeds(roots: list[Path], limit: int) -> bool:
-    """True once the files under `roots` add up to more than `limit` bytes (stops counting there)."""
-    total = 0
-    stack = [str(r) for r in roots]
-    while stack:
-        try:
-            entries = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    else:
-                        total += entry.stat(follow_symlinks=False).st_blocks * 512
-                except OSError:
-                    continue
-                if total > limit:
-                    return True
-    return False
 
 
 def _args_memfd(args: list[str]) -> int:
@@ -314,41 +290,6 @@ def _args_memfd(args: list[str]) -> int:
     os.write(fd, b"".join(a.encode() + b"\0" for a in args))
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-def _open_no_symlinks(root: Path, rel: str) -> int | None:
-    """An O_PATH fd for root/rel if it is a regular file reached without any symlink, else None.
-
-    Binding the fd (not the path) means a file swapped for a symlink after this check still
-    cannot redirect the bind to something outside the workspace.
-    """
-    parts = [p for p in rel.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts or rel.startswith("/"):
-        return None
-    flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        cur = os.open(root, flags | os.O_DIRECTORY)
-    except OSError:
-        return None
-    try:
-        for part in parts[:-1]:
-            nxt = os.open(part, flags | os.O_DIRECTORY, dir_fd=cur)
-            os.close(cur)
-            cur = nxt
-        fd = os.open(parts[-1], flags, dir_fd=cur)
-    except OSError:
-        return None
-    finally:
-        os.close(cur)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return fd
-
-
-def _check_target(target: str) -> None:
-    if not target.startswith("/") or posixpath.normpath(target) != target or target == "/":
-        raise SandboxError(f"mount target must be a normalized absolute path other than /: {target!r}")
 
 
 def _readable(fd: int, timeout: float) -> bool:
@@ -371,16 +312,6 @@ class _Popen(subprocess.Popen):  # type: ignore[type-arg]
             finally:
                 os.close(fd)
         return super().wait()
-
-
-def _tail_text(buf: bytes | bytearray, max_bytes: int) -> str:
-    chunk = bytes(buf[-max_bytes:]) if max_bytes > 0 else b""
-    if len(chunk) < len(buf):  # cut may fall inside a UTF-8 sequence: skip its continuation bytes
-        i = 0
-        while i < min(3, len(chunk)) and chunk[i] & 0xC0 == 0x80:
-            i += 1
-        chunk = chunk[i:]
-    return chunk.decode("utf-8", errors="replace")
 
 
 # --------------------------------------------------------------------------- backend
@@ -428,7 +359,7 @@ class BwrapBackend:
         if request.runtime is not None and not request.runtime.is_dir():
             raise SandboxError(f"runtime {request.runtime} is not a directory")
         for m in request.mounts:
-            _check_target(m.target)
+            check_target(m.target)
             if not m.source.exists():
                 raise SandboxError(f"mount source {m.source} does not exist")
         for k, v in request.env.items():
@@ -517,7 +448,7 @@ class BwrapProcess:
         ready_r, ready_w = os.pipe()
         try:
             for rel in dict.fromkeys(request.read_only_paths):
-                fd = _open_no_symlinks(request.read_only_root or request.workspace, rel)
+                fd = open_no_symlinks(request.read_only_root or request.workspace, rel)
                 if fd is not None:
                     ro_fds.append((fd, posixpath.normpath(rel)))
             if backend._cgroups is not None:
@@ -587,7 +518,7 @@ class BwrapProcess:
 
     def output_tail(self, max_bytes: int = 4096) -> str:
         with self._lock:
-            return _tail_text(self._tail, min(max_bytes, _TAIL_KEEP))
+            return tail_text(self._tail, min(max_bytes, _TAIL_KEEP))
 
     # -- internals
 
@@ -685,14 +616,14 @@ class BwrapProcess:
         try:
             while True:
                 try:
-                    self._proc.wait(timeout=max(0.0, min(_DISK_CHECK_SEC, deadline - time.monotonic())))
+                    self._proc.wait(timeout=max(0.0, min(DISK_CHECK_SEC, deadline - time.monotonic())))
                     break
                 except subprocess.TimeoutExpired:
                     if time.monotonic() >= deadline:
                         self._terminate("timeout")
                         self._proc.wait()
                         break
-                    if _usage_exceeds(writable, disk_limit):
+                    if usage_exceeds(writable, disk_limit):
                         self._terminate("disk")
                         self._proc.wait()
                         break

@@ -52,7 +52,7 @@ from autolab_mcp.sandbox.base import (
     ExecResult,
     SandboxError,
 )
-from autolab_mcp.sandbox.bwrap import _DISK_CHECK_SEC, _check_target, _open_no_symlinks, _tail_text, _usage_exceeds
+from autolab_mcp.sandbox.common import DISK_CHECK_SEC, check_target, open_no_symlinks, tail_text, usage_exceeds
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class DockerBackend:
         if request.runtime is not None and not request.runtime.is_dir():
             raise SandboxError(f"runtime {request.runtime} is not a directory")
         for m in request.mounts:
-            _check_target(m.target)
+            check_target(m.target)
             for reserved in (*_SYSTEM_DIRS, *_RESERVED):
                 if m.target == reserved or (reserved not in ("/tmp", WORKSPACE_MOUNT)
                                             and m.target.startswith(reserved + "/")):
@@ -407,7 +407,7 @@ class DockerProcess:
 
     def output_tail(self, max_bytes: int = 4096) -> str:
         with self._lock:
-            return _tail_text(self._tail, min(max_bytes, _TAIL_KEEP))
+            return tail_text(self._tail, min(max_bytes, _TAIL_KEEP))
 
     # -- setup
 
@@ -419,7 +419,7 @@ class DockerProcess:
         binds: list[tuple[Path, str]] = []
         root = request.read_only_root or request.workspace
         for rel in dict.fromkeys(request.read_only_paths):
-            fd = _open_no_symlinks(root, rel)
+            fd = open_no_symlinks(root, rel)
             if fd is None:
                 continue
             try:
@@ -539,11 +539,11 @@ class DockerProcess:
             # meanwhile the writable mounts are measured every few seconds, like bwrap does.
             disk_limit = self._request.limits.disk_mb * _MiB
             writable = [self._request.workspace, *(m.source for m in self._request.mounts if not m.read_only)]
-            while not self._eof.wait(max(0.0, min(_DISK_CHECK_SEC, deadline - time.monotonic()))):
+            while not self._eof.wait(max(0.0, min(DISK_CHECK_SEC, deadline - time.monotonic()))):
                 if time.monotonic() >= deadline:
                     self._terminate("timeout")
                     break
-                if _usage_exceeds(writable, disk_limit):
+                if usage_exceeds(writable, disk_limit):
                     self._terminate("disk")
                     break
             delay = 0.005
