@@ -70,7 +70,9 @@ class ScorerClient:
         except httpx.HTTPError as exc:
             raise ScorerUnavailable(f"the scorer is unreachable: {exc}") from exc
         if response.status_code in (400, 401, 413):
-            raise ScorerRejected(response.json().get("error", response.text))
+            raise ScorerRejected(_error_text(response))
+        if response.status_code == 503:
+            raise ScorerUnavailable(f"the scorer is busy: {_error_text(response)}")
         if response.status_code != 200:
             raise ScorerUnavailable(f"the scorer failed: HTTP {response.status_code}")
         return SignedRecord.model_validate(response.json())
@@ -79,12 +81,22 @@ class ScorerClient:
         self._http.close()
 
 
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text[:2000]
+
+
 class ScorerProcess:
     """Starts (and restarts) `python -m scorer` for one task on a private unix socket."""
 
     def __init__(self, task_root: Path, backend: str = "bwrap", *, start_timeout: float = 900.0,
-                 eval_timeout: float = 600.0) -> None:
+                 eval_timeout: float = 600.0, queue_timeout: float = 600.0) -> None:
+        """`eval_timeout`: longest evaluation; `queue_timeout`: longest wait for the host's timing core
+        (other episodes' evaluations hold it). A call is abandoned after both together."""
         self.task_root = task_root
+        self.queue_timeout = queue_timeout
         self.backend = backend
         self.start_timeout = start_timeout
         self.eval_timeout = eval_timeout
@@ -94,7 +106,8 @@ class ScorerProcess:
         self._token = secrets.token_urlsafe(32)
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
-        self.client = ScorerClient(token=self._token, socket_path=self.socket_path, timeout=eval_timeout)
+        self.client = ScorerClient(token=self._token, socket_path=self.socket_path,
+                                   timeout=eval_timeout + queue_timeout)
 
     def start(self) -> None:
         with self._lock:
@@ -106,7 +119,7 @@ class ScorerProcess:
         env["AUTOLAB_SCORER_TOKEN"] = self._token
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "scorer", "--task", str(self.task_root), "--socket", str(self.socket_path),
-             "--backend", self.backend, "--exit-with-stdin"],
+             "--backend", self.backend, "--queue-timeout-sec", str(self.queue_timeout), "--exit-with-stdin"],
             # the pipe stays open for our lifetime: when we die, even by SIGKILL, the scorer sees EOF and stops
             env=env, stdin=subprocess.PIPE, stdout=sys.stderr, stderr=sys.stderr, start_new_session=True,
         )

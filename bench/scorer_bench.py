@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from autolab_mcp.cores import timing_core
 from bench.common import cv, md_table, scratch, summary_ms
 
 
@@ -45,11 +46,6 @@ def _children_cpu(path: Path) -> float:
         minutes, seconds = field.rstrip("s").split("m")
         total += 60 * float(minutes) + float(seconds)
     return total
-
-
-def _timing_core() -> int:
-    """The scorer's choice (scorer/service.py): the last core we may use."""
-    return sorted(os.sched_getaffinity(0))[-1]
 
 
 class TaskRig(ABC):
@@ -82,7 +78,7 @@ class TaskRig(ABC):
         self.ctx = EvalContext(
             task=self.task, split="feedback", candidate_dir=root / "candidate", baseline_dir=root / "baseline",
             scratch=root, backend=BwrapBackend(), runtime=ensure_runtime(env.requirements), limits=limits,
-            uid=SCORER_UID, cpu=_timing_core(),
+            uid=SCORER_UID, cpu=timing_core(),
         )
         self.command: str = self.module.COMMAND
         self.timeout = float(getattr(self.module, "RUN_TIMEOUT_SEC", 60.0))
@@ -242,7 +238,7 @@ async def get_metric_overhead(work: Path, calls: int) -> dict[str, Any]:
     for i in range(calls + 1):
         t0 = time.perf_counter()
         record = evaluate_submission(task, "feedback", archive, backend=backend, runtime=runtime,
-                                     cpu=_timing_core(), scratch_root=work)
+                                     cpu=timing_core(), scratch_root=work)
         elapsed = time.perf_counter() - t0
         if not record.valid:
             raise RuntimeError(f"evaluate_submission invalid: {record.reason}")
@@ -352,7 +348,7 @@ HALF_WORK_RUN_SEC = 1.4
 async def run(quick: bool = False) -> dict[str, Any]:
     work = scratch("scorer")
     notes: list[str] = []
-    out: dict[str, Any] = {"config": {"timing_core": _timing_core(), "quick": quick}, "notes": notes,
+    out: dict[str, Any] = {"config": {"timing_core": timing_core(), "quick": quick}, "notes": notes,
                            "stability": [], "identical": [], "half_work": None, "calibration": {}}
     started = time.monotonic()
     t0 = time.monotonic()

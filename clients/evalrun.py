@@ -678,10 +678,13 @@ def draw_curves(outcomes: list[EpisodeOutcome], path: Path) -> str | None:
             points = [p for p in o.curve if p.best_score is not None]
             label = f"seed {o.seed}"
             if points:
-                xs = [p.budget_used * 100 for p in points]
-                ys = [p.best_score for p in points]
-                line = ax.step(xs, ys, where="post", marker="o", markersize=3, label=label)[0]
+                # every episode starts from the untouched workspace, the baseline: score 0 at no budget
+                xs = [0.0, *(p.budget_used * 100 for p in points)]
+                ys = [0.0, *(p.best_score for p in points)]
+                end = max(xs[-1], (o.budget_used or 0) * 100)
+                line = ax.step([*xs, end], [*ys, ys[-1]], where="post", label=label)[0]
                 color = line.get_color()
+                ax.plot(xs[1:], ys[1:], marker="o", markersize=3, linestyle="none", color=color)
             else:
                 color = None
             if o.score is not None:
@@ -696,7 +699,8 @@ def draw_curves(outcomes: list[EpisodeOutcome], path: Path) -> str | None:
         ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
-    fig.suptitle("best feedback score so far vs budget used (star: final score; dashed: reference = 1)",
+    fig.suptitle("best feedback score so far vs budget used (dot: a feedback score; star: final score; "
+                 "dashed: reference = 1, dotted: baseline = 0)",
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -51,6 +51,7 @@ class ScoreRecord(BaseModel):
     request_id: str = Field("", description="run_id/snapshot the server asked for: binds the record to a run")
     runs: list[dict[str, Any]] = Field(default_factory=list)
     eval_seconds: float = 0.0
+    queued_seconds: float = Field(0.0, description="time spent waiting for the timing core before evaluating")
 
 
 def extract_submission(archive: bytes, dest: Path, editable: list[str]) -> dict[str, str]:

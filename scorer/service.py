@@ -1,7 +1,8 @@
 """The scorer as a service: HTTP on a unix socket (or TCP), one bearer token per run.
 
-It alone reads the task's tests/. Evaluations run one at a time, so timing
-measurements never compete with each other for the CPU.
+It alone reads the task's tests/. Evaluations run one at a time, host-wide: each holds the
+timing core (autolab_mcp.cores) for its whole run, so measurements from parallel episodes never
+compete for the CPU; a request that waited longer than the queue timeout gets HTTP 503.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from autolab_mcp.cores import CoreBusy, lease_timing_core
 from autolab_mcp.runtime import ensure_runtime
 from autolab_mcp.sandbox import make_backend
 from autolab_mcp.taskspec import Task, load_task
@@ -33,12 +35,17 @@ from scorer.protocol import MAX_REQUEST_BYTES, EvaluateRequest, Health, SignedRe
 
 log = logging.getLogger("autolab.scorer")
 
+#: How long an evaluation may wait for the timing core before the scorer answers 503 (busy).
+DEFAULT_QUEUE_TIMEOUT_SEC = 600.0
+
 
 class Scorer:
     """Evaluates submissions for one task; the trusted side of every score."""
 
-    def __init__(self, task: Task, backend_name: str = "bwrap", key: bytes | None = None) -> None:
+    def __init__(self, task: Task, backend_name: str = "bwrap", key: bytes | None = None,
+                 queue_timeout_sec: float = DEFAULT_QUEUE_TIMEOUT_SEC) -> None:
         self.task = task
+        self.queue_timeout_sec = queue_timeout_sec
         _seal_hidden(task)
         self.backend_name = backend_name
         self.backend = make_backend(backend_name)
@@ -53,11 +60,13 @@ class Scorer:
 
     def evaluate(self, request: EvaluateRequest) -> SignedRecord:
         archive = base64.b64decode(request.archive_b64, validate=True)
-        with self._lock:
+        runtime = self.runtime()
+        with self._lock, lease_timing_core(self.queue_timeout_sec) as lease:
             record = evaluate_submission(
-                self.task, request.split, archive, backend=self.backend, runtime=self.runtime(), cpu=_timing_core(),
+                self.task, request.split, archive, backend=self.backend, runtime=runtime, cpu=lease.core,
                 request_id=request.request_id,
             )
+            record.queued_seconds = round(lease.waited_sec, 3)
         payload = record.model_dump(mode="json")
         return SignedRecord(record=record, signature=signing.sign(payload, self.key), key_id=signing.key_id(self.key))
 
@@ -70,12 +79,6 @@ def _seal_hidden(task: Task) -> None:
     for directory in (task.tests_dir, task.solution_dir):
         os.chown(directory, 0, 0)
         os.chmod(directory, 0o700)
-
-
-def _timing_core() -> int:
-    """The last core we may use: pinned timing stays off core 0, where most other work lands."""
-    cores = sorted(os.sched_getaffinity(0))
-    return cores[-1]
 
 
 def _exit_when_stdin_closes() -> None:
@@ -106,6 +109,8 @@ def build_app(scorer: Scorer, token: str) -> Starlette:
             signed = await anyio.to_thread.run_sync(scorer.evaluate, parsed)
         except (ValidationError, SubmissionError, binascii.Error, ValueError) as exc:
             return JSONResponse({"error": str(exc)[:2000]}, status_code=400)
+        except CoreBusy as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse(signed.model_dump(mode="json"))
 
     return Starlette(routes=[Route("/v1/health", health), Route("/v1/evaluate", evaluate, methods=["POST"])])
@@ -119,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--backend", default="bwrap")
     parser.add_argument("--token-env", default="AUTOLAB_SCORER_TOKEN", help="env var holding the bearer token")
+    parser.add_argument("--queue-timeout-sec", type=float, default=DEFAULT_QUEUE_TIMEOUT_SEC,
+                        help="longest wait for the timing core, which other scorers on this host may hold")
     parser.add_argument("--exit-with-stdin", action="store_true",
                         help="stop when stdin closes (the server that started us died, even by SIGKILL)")
     args = parser.parse_args(argv)
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"set a bearer token of at least 16 characters in ${args.token_env}")
     if args.exit_with_stdin:
         threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
-    scorer = Scorer(load_task(args.task), args.backend)
+    scorer = Scorer(load_task(args.task), args.backend, queue_timeout_sec=args.queue_timeout_sec)
     scorer.runtime()  # build the runtime before accepting work, so the first score is not slow
     app = build_app(scorer, token)
     import uvicorn

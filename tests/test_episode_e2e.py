@@ -120,7 +120,7 @@ async def test_hung_scorer_gives_a_clear_error_in_bounded_time_and_is_restarted(
     from autolab_mcp.taskspec import find_task
 
     task = find_task("sorting_network")
-    scorer = ScorerProcess(task.root, "bwrap", eval_timeout=6)
+    scorer = ScorerProcess(task.root, "bwrap", eval_timeout=6, queue_timeout=5)
     scorer.start()
     episode = Episode.create(task, tmp_path / "runs", backend=BwrapBackend(), scorer=scorer,
                              overrides=BudgetOverrides())

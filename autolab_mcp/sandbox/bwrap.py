@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from autolab_mcp.cores import work_cores
 from autolab_mcp.sandbox.base import (
     RUNTIME_MOUNT,
     WORKSPACE_MOUNT,
@@ -417,8 +418,9 @@ class BwrapBackend:
         if cgroup is None:
             argv += [f"--as={lim.memory_mb * _MiB}", f"--nproc={lim.pids}"]
         argv.append("--")
-        if request.cpu is not None:
-            argv += [self._tools["taskset"], "-c", str(request.cpu)]
+        cores = [request.cpu] if request.cpu is not None else work_cores(lim.cpus)
+        if cores is not None:  # pinned timing, or kept off the timing core (autolab_mcp.cores)
+            argv += [self._tools["taskset"], "-c", ",".join(map(str, cores))]
         return argv
 
 

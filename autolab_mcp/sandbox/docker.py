@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from autolab_mcp.cores import work_cores
 from autolab_mcp.sandbox.base import (
     RUNTIME_MOUNT,
     WORKSPACE_MOUNT,
@@ -308,6 +309,8 @@ class DockerBackend:
             host["cpuset_cpus"] = str(request.cpu)  # timing: pinned, no quota
         else:
             host["nano_cpus"] = int(lim.cpus * 1e9)
+            if (cores := work_cores(lim.cpus)) is not None:
+                host["cpuset_cpus"] = ",".join(map(str, cores))  # off the timing core (autolab_mcp.cores)
         create: dict[str, Any] = {
             "image": self.image,
             "command": ["/bin/bash", "-c", _INIT, request.command],

@@ -1,0 +1,123 @@
+"""The timing core: one evaluation at a time host-wide, and unpinned sandboxes kept off it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autolab_mcp.cores import CoreBusy, lease_timing_core, timing_core, usable_cores, work_cores
+from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest, Limits
+from autolab_mcp.sandbox.bwrap import BwrapBackend
+from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
+from autolab_mcp.taskspec import find_task
+from autolab_mcp.workspace import Workspace
+
+HOLD = """
+import sys, time
+from autolab_mcp.cores import lease_timing_core
+with lease_timing_core() as lease:
+    print("held", lease.core, flush=True)
+    time.sleep(float(sys.argv[1]))
+"""
+
+multi_core = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable cores")
+
+
+def _holder(seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().startswith("held")
+    return proc
+
+
+def test_lease_is_exclusive_across_processes_and_freed_when_the_holder_dies():
+    holder = _holder(60)
+    try:
+        with pytest.raises(CoreBusy, match="busy with other evaluations"), lease_timing_core(timeout_sec=0.3):
+            pass
+    finally:
+        holder.kill()  # SIGKILL: no cleanup code runs, the kernel drops the lock
+        holder.wait()
+    with lease_timing_core(timeout_sec=5) as lease:
+        assert lease.core == timing_core()
+
+
+def test_a_waiting_lease_gets_the_core_when_the_holder_finishes():
+    holder = _holder(1.0)
+    try:
+        with lease_timing_core(timeout_sec=30) as lease:
+            assert lease.waited_sec >= 0.5
+    finally:
+        holder.wait()
+
+
+def test_one_core_means_no_split():
+    code = ("import os; from autolab_mcp.cores import work_cores, timing_core; "
+            "os.sched_setaffinity(0, {0}); print(work_cores(), timing_core())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["None", "0"]
+
+
+@multi_core
+def test_work_cores_leave_out_the_timing_core():
+    cores = work_cores(1)
+    assert cores is not None and timing_core() not in cores
+    assert sorted([*cores, timing_core()]) == usable_cores()
+    assert work_cores(len(usable_cores())) is None  # too few left for that CPU share: no restriction
+
+
+def _allowed_cpus(request: ExecRequest) -> str:
+    result = BwrapBackend().run(request)
+    assert result.exit_code == 0, result.output_tail
+    return result.output_tail.strip()
+
+
+@multi_core
+def test_unpinned_sandboxes_run_off_the_timing_core_and_pinned_ones_on_it():
+    probe = "grep Cpus_allowed_list /proc/self/status | cut -f2"
+    limits = Limits(wall_sec=10, cpus=1)
+    uid = AGENT_UID if os.geteuid() == 0 else None
+    with tempfile.TemporaryDirectory(dir="/tmp") as ws:
+        os.chmod(ws, 0o755)
+        unpinned = _allowed_cpus(ExecRequest(command=probe, workspace=Path(ws), limits=limits, uid=uid))
+        pinned = _allowed_cpus(ExecRequest(command=probe, workspace=Path(ws), limits=limits, uid=uid,
+                                           cpu=timing_core()))
+    assert str(timing_core()) not in unpinned.replace("-", ",").split(",")
+    assert pinned == str(timing_core())
+
+
+def test_scorers_share_the_timing_core_one_evaluation_at_a_time(tmp_path: Path):
+    """A second scorer (another episode's) waits for the core, reports how long, and answers 503
+    (an uncharged "busy") when the wait exceeds its queue timeout."""
+    task = find_task("sorting_network")
+    workspace = Workspace.create(tmp_path / "ws", task.environment_dir, task.config.autolab.editable,
+                                 tmp_path / "store")
+    _, archive = workspace.freeze()
+    scorer = ScorerProcess(task.root, "bwrap", eval_timeout=120, queue_timeout=3)
+    scorer.start()
+    try:
+        with lease_timing_core(), pytest.raises(ScorerUnavailable, match="busy"):
+            scorer.client.evaluate("feedback", archive)
+
+        release = threading.Event()
+
+        def hold_for_a_while() -> None:
+            with lease_timing_core():
+                release.set()
+                time.sleep(1.0)
+
+        holder = threading.Thread(target=hold_for_a_while)
+        holder.start()
+        release.wait(10)
+        signed = scorer.client.evaluate("feedback", archive, timeout=120)
+        holder.join()
+        assert signed.record.valid
+        assert signed.record.queued_seconds >= 0.5
+    finally:
+        scorer.stop()
