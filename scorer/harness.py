@@ -15,6 +15,7 @@ import importlib.util
 import itertools
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -230,6 +231,48 @@ def _make_world_readable(path: Path) -> None:
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o644)
         del dirnames  # walk continues into them
+
+
+def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
+    """(bytes, None) or (None, why): what a candidate wrote, refusing symlinks, FIFOs, directories and
+    anything over max_bytes. Opened without following links and without blocking, so a candidate's
+    output can neither redirect the scorer to another file nor hang it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, f"{path.name} was not written"
+    except OSError as exc:
+        return None, f"{path.name} cannot be opened ({exc.strerror}); it must be a regular file, not a link"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"{path.name} is not a regular file"
+        if info.st_size > max_bytes:
+            return None, f"{path.name} is {info.st_size} bytes; at most {max_bytes} are read"
+        chunks, total = [], 0
+        while total <= max_bytes:
+            chunk = os.read(fd, 1 << 22)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > max_bytes:
+            return None, f"{path.name} is larger than {max_bytes} bytes"
+        return b"".join(chunks), None
+    finally:
+        os.close(fd)
+
+
+def load_pristine_module(ctx: EvalContext, filename: str) -> ModuleType:
+    """Import one of the task's public helper modules (environment/FILENAME) from the pristine task,
+    never from the candidate's copy, so hidden scoring code cannot be steered by an edited helper."""
+    path = ctx.task.environment_dir / filename
+    spec = importlib.util.spec_from_file_location(f"_autolab_{ctx.task.name}_{Path(filename).stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_evaluate_module(task: Task) -> ModuleType:

@@ -12,16 +12,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 from connect3_game import sample_positions
 
-from scorer.harness import EvalContext, Measurement
+from scorer.harness import EvalContext, Measurement, load_pristine_module
 
 SEEDS = {"feedback": 310_007, "final": 320_011}
 HIDDEN_DRAWS = 5000
@@ -30,15 +28,6 @@ PREDICT_TIMEOUT_SEC = 10
 GATE = 0.95
 MAX_PARAMS_BYTES = 50_000_000
 MAX_MOVES_BYTES = 1_000_000
-
-
-def _pristine_rules(ctx: EvalContext) -> ModuleType:
-    path = ctx.task.environment_dir / "golf_rules.py"
-    spec = importlib.util.spec_from_file_location(f"_autolab_{ctx.task.name}_rules", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_params(path: Path) -> tuple[int | None, str, set[str]]:
@@ -92,7 +81,7 @@ def evaluate(ctx: EvalContext) -> Measurement:
     values, reason, keys = read_params(train.output_dir / "params.npz")
     if values is None:
         return Measurement(valid=False, reason=reason)
-    rules = _pristine_rules(ctx)
+    rules = load_pristine_module(ctx, "golf_rules.py")
     source = (ctx.candidate_dir / "player.py").read_text(errors="replace")
     try:
         refused = rules.violations(source)

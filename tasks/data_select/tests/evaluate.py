@@ -9,29 +9,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 from data_select_gen import POOL_SIZE, target_set
 
-from scorer.harness import EvalContext, Measurement
+from scorer.harness import EvalContext, Measurement, load_pristine_module
 
 SEEDS = {"feedback": 910_001, "final": 920_002}
 TEST_SIZE = 20_000
 BUDGET = 2000
 SELECT_TIMEOUT_SEC = 60
 MAX_FILE_BYTES = 1_000_000
-
-
-def _pristine_trainer(ctx: EvalContext) -> ModuleType:
-    path = ctx.task.environment_dir / "trainer.py"
-    spec = importlib.util.spec_from_file_location(f"_autolab_{ctx.task.name}_trainer", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_selection(path: Path) -> tuple[np.ndarray | None, str]:
@@ -67,7 +56,7 @@ def evaluate(ctx: EvalContext) -> Measurement:
     sel, reason = read_selection(out.output_dir / "selection.npy")
     if sel is None:
         return Measurement(valid=False, reason=reason)
-    trainer = _pristine_trainer(ctx)
+    trainer = load_pristine_module(ctx, "trainer.py")
     X, y, source = trainer.load_pool(str(ctx.task.environment_dir / "data" / "pool.npz"))
     model = trainer.train(X[sel], y[sel])
     Xt, yt = target_set(SEEDS[ctx.split], TEST_SIZE)

@@ -15,13 +15,11 @@ from __future__ import annotations
 import os
 import random
 import re
-import stat
 import sys
 from array import array
-from pathlib import Path
 from typing import Literal
 
-from scorer.harness import EvalContext, Measurement, RunOutput
+from scorer.harness import EvalContext, Measurement, RunOutput, read_regular_file
 
 SEEDS = {"feedback": 3_141_877, "final": 60_727_013}
 N = 8_000_000  # the qsort baseline takes about 1.8 s on the scorer machine
@@ -64,34 +62,6 @@ def sorted_bytes(data: bytes) -> bytes:
 def strip_comments(source: str) -> str:
     source = re.sub(r"/\*.*?\*/", " ", source, flags=re.DOTALL)
     return re.sub(r"//[^\n]*", " ", source)
-
-
-def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
-    """The file's bytes, refusing symlinks, non-regular files and anything over max_bytes."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None, f"{path.name} was not written"
-    except OSError as exc:
-        return None, f"{path.name} cannot be opened ({exc.strerror}); it must be a regular file, not a link"
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None, f"{path.name} is not a regular file"
-        if info.st_size > max_bytes:
-            return None, f"{path.name} is {info.st_size} bytes; expected at most {max_bytes}"
-        chunks, total = [], 0
-        while total <= max_bytes:
-            chunk = os.read(fd, 1 << 22)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > max_bytes:
-            return None, f"{path.name} is larger than {max_bytes} bytes"
-        return b"".join(chunks), None
-    finally:
-        os.close(fd)
 
 
 def first_difference(got: bytes, expected: bytes) -> int:

@@ -10,44 +10,13 @@ scorer, not the candidate, does the checking.
 from __future__ import annotations
 
 import json
-import os
-import stat
-from pathlib import Path
 
-from scorer.harness import EvalContext, Measurement
+from scorer.harness import EvalContext, Measurement, read_regular_file
 
 N = 12
 MAX_COMPARATORS = 1000
 MAX_OUTPUT_BYTES = 1_000_000
 COMMAND = "python network.py /output/network.json"
-
-
-def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
-    """The file's bytes, refusing symlinks, non-regular files and anything over max_bytes."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None, f"{path.name} was not written"
-    except OSError as exc:
-        return None, f"{path.name} cannot be opened ({exc.strerror}); it must be a regular file, not a link"
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None, f"{path.name} is not a regular file"
-        if info.st_size > max_bytes:
-            return None, f"{path.name} is {info.st_size} bytes; at most {max_bytes} are read"
-        chunks, total = [], 0
-        while total <= max_bytes:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > max_bytes:
-            return None, f"{path.name} is larger than {max_bytes} bytes"
-        return b"".join(chunks), None
-    finally:
-        os.close(fd)
 
 
 def parse_network(data: bytes) -> tuple[list[tuple[int, int]] | None, str | None]:

@@ -13,17 +13,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import stat
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 from tiny_lm_grammar import documents
 
-from scorer.harness import EvalContext, Measurement
+from scorer.harness import EvalContext, Measurement, load_pristine_module
 
 SEEDS = {"feedback": 515_151, "final": 525_252}
 HIDDEN_DOCS = 4000
@@ -32,15 +30,6 @@ PREDICT_TIMEOUT_SEC = 20
 MAX_MODEL_BYTES = 200_000_000
 MAX_MODEL_FILES = 1000
 MAX_PROBS_BYTES = 50_000_000
-
-
-def _pristine_lmdata(ctx: EvalContext) -> ModuleType:
-    path = ctx.task.environment_dir / "lmdata.py"
-    spec = importlib.util.spec_from_file_location(f"_autolab_{ctx.task.name}_lmdata", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def copy_model(src: Path, dst: Path) -> str | None:
@@ -91,7 +80,7 @@ def read_probs(path: Path, n: int, v: int) -> tuple[np.ndarray | None, str]:
 
 
 def evaluate(ctx: EvalContext) -> Measurement:
-    lmdata = _pristine_lmdata(ctx)
+    lmdata = load_pristine_module(ctx, "lmdata.py")
     train = ctx.run("python run_train.py /output", timeout_sec=TRAIN_TIMEOUT_SEC, pin=True)
     if train.failure():
         return Measurement(valid=False, reason=f"training failed: {train.failure()}")
