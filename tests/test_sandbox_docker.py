@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from autolab_mcp.cores import work_cores
 from autolab_mcp.runtime import ensure_runtime
 from autolab_mcp.sandbox.base import (
     AGENT_UID,
@@ -449,6 +450,10 @@ def test_cpu_quota_and_pinning(backend: DockerBackend, ws: Path) -> None:
 
     capped = backend.run(req(ws, busy, limits=Limits(cpus=0.5)))
     assert cpu_seconds(capped) < 0.85
+
+    # unpinned containers stay off the timing core (autolab_mcp.cores), which the scorers lease
+    unpinned = backend.run(req(ws, "grep Cpus_allowed_list /proc/self/status | cut -f2"))
+    assert unpinned.output_tail.strip() == ",".join(map(str, work_cores(1) or []))
 
 
 # --------------------------------------------------------------------------- output

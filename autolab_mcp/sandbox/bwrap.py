@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 from autolab_mcp.cores import work_cores
 from autolab_mcp.sandbox.base import (
@@ -46,13 +46,19 @@ from autolab_mcp.sandbox.base import (
     Limits,
     SandboxError,
 )
-from autolab_mcp.sandbox.common import DISK_CHECK_SEC, check_target, open_no_symlinks, tail_text, usage_exceeds
+from autolab_mcp.sandbox.common import (
+    DISK_CHECK_SEC,
+    KillReason,
+    RunningSandboxBase,
+    check_target,
+    open_no_symlinks,
+    usage_exceeds,
+)
 
 log = logging.getLogger(__name__)
 
 _MiB = 1024 * 1024
 #: Bytes of recent output kept in memory for output_tail().
-_TAIL_KEEP = 16 * 1024
 _CG_ROOT = Path("/sys/fs/cgroup")
 _CG_PARENT = "autolab"
 _CFS_PERIOD_US = 100_000
@@ -424,23 +430,12 @@ class BwrapBackend:
         return argv
 
 
-class BwrapProcess:
+class BwrapProcess(RunningSandboxBase):
     """One running sandbox: a reader thread drains output, a waiter thread enforces the wall limit."""
 
     def __init__(self, backend: BwrapBackend, request: ExecRequest) -> None:
         backend._validate(request)
-        self._request = request
-        self._tail_bytes = backend.tail_bytes
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._stop_reading = threading.Event()
-        self._result: ExecResult | None = None
-        self._kill_reason: Literal["timeout", "cancelled", "disk"] | None = None
-        self._exited = False
-        self._tail = bytearray()
-        self._seen = 0
-        self._logged = 0
-        self._log: IO[bytes] | None = None
+        super().__init__(request, backend.tail_bytes)
         self._init_pidfd: int | None = None
         self.run_id = f"{os.getpid()}-{next(_run_ids)}-{secrets.token_hex(3)}"
 
@@ -468,7 +463,6 @@ class BwrapProcess:
                 request.log_path.parent.mkdir(parents=True, exist_ok=True)
                 self._log = open(request.log_path, "wb")  # noqa: SIM115 (closed by the waiter)
             self._t0 = time.monotonic()
-            self._t_end: float | None = None
             self._proc = _Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -502,25 +496,6 @@ class BwrapProcess:
         finally:
             os.close(ready_r)
         threading.Thread(target=self._watch, name=f"bwrap-wait-{self.run_id}", daemon=True).start()
-
-    # -- protocol
-
-    def poll(self) -> ExecResult | None:
-        return self._result if self._done.is_set() else None
-
-    def wait(self, timeout: float | None = None) -> ExecResult | None:
-        return self._result if self._done.wait(timeout) else None
-
-    def kill(self) -> None:
-        self._terminate("cancelled")
-
-    def elapsed(self) -> float:
-        end = self._t_end
-        return (end if end is not None else time.monotonic()) - self._t0
-
-    def output_tail(self, max_bytes: int = 4096) -> str:
-        with self._lock:
-            return tail_text(self._tail, min(max_bytes, _TAIL_KEEP))
 
     # -- internals
 
@@ -570,7 +545,7 @@ class BwrapProcess:
             os.close(fd)
 
     def _read_output(self) -> None:
-        fd, limit = self._out_fd, self._request.limits.output_bytes
+        fd = self._out_fd
         while True:
             try:
                 if not _readable(fd, 0.2):
@@ -582,21 +557,9 @@ class BwrapProcess:
                 return
             if not data:
                 return
-            with self._lock:
-                self._seen += len(data)
-                self._tail += data
-                if len(self._tail) > _TAIL_KEEP:
-                    del self._tail[:-_TAIL_KEEP]
-                keep = max(0, min(len(data), limit - self._logged))
-                self._logged += keep
-                log_file = self._log
-            if log_file is not None and keep:
-                try:
-                    log_file.write(data[:keep])
-                except (OSError, ValueError) as e:
-                    log.warning("sandbox %s: cannot write log: %s", self.run_id, e)
+            self._feed(data)
 
-    def _terminate(self, reason: Literal["timeout", "cancelled", "disk"]) -> None:
+    def _terminate(self, reason: KillReason) -> None:
         """Kill the whole tree: the outer bwrap (its pid-1 child dies with it, taking the pid
         namespace along) and, belt and braces, every task in the cgroup."""
         with self._lock:

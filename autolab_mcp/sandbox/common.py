@@ -1,16 +1,28 @@
-"""Helpers every sandbox backend shares: mount-target checks, symlink-free opens, output tails, disk use."""
+"""What every sandbox backend shares: mount-target checks, symlink-free opens, output capture, disk use,
+and the RunningSandbox protocol methods over the state a backend's reader and watcher threads keep."""
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import stat
+import threading
+import time
+from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import IO, Literal
 
-from autolab_mcp.sandbox.base import SandboxError
+from autolab_mcp.sandbox.base import ExecRequest, ExecResult, SandboxError
+
+log = logging.getLogger("autolab.sandbox")
 
 #: How often a running sandbox's writable mounts are measured against limits.disk_mb.
 DISK_CHECK_SEC = 2.0
+#: How much of the output's end a running sandbox keeps in memory (the full log goes to log_path).
+TAIL_KEEP = 16 * 1024
+
+KillReason = Literal["timeout", "cancelled", "disk"]
 
 
 def check_target(target: str) -> None:
@@ -79,3 +91,69 @@ def usage_exceeds(roots: list[Path], limit: int) -> bool:
                 if total > limit:
                     return True
     return False
+
+
+class RunningSandboxBase(ABC):
+    """The RunningSandbox protocol (poll, wait, kill, elapsed, output_tail) and output capture.
+
+    A backend's subclass starts the sandbox, runs a reader thread that hands every chunk of
+    output to `_feed`, and a watcher thread that sets `_t_end`, then `_result`, then `_done`.
+    """
+
+    run_id: str
+
+    def __init__(self, request: ExecRequest, tail_bytes: int) -> None:
+        self._request = request
+        self._tail_bytes = tail_bytes
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._stop_reading = threading.Event()
+        self._result: ExecResult | None = None
+        self._kill_reason: KillReason | None = None
+        self._exited = False
+        self._tail = bytearray()
+        self._seen = 0
+        self._logged = 0
+        self._log: IO[bytes] | None = None
+        self._t0 = time.monotonic()
+        self._t_end: float | None = None
+
+    @abstractmethod
+    def _terminate(self, reason: KillReason) -> None:
+        """Kill everything the sandbox runs, recording why (first reason wins)."""
+
+    def poll(self) -> ExecResult | None:
+        return self._result if self._done.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> ExecResult | None:
+        return self._result if self._done.wait(timeout) else None
+
+    def kill(self) -> None:
+        self._terminate("cancelled")
+
+    def elapsed(self) -> float:
+        end = self._t_end
+        return (end if end is not None else time.monotonic()) - self._t0
+
+    def output_tail(self, max_bytes: int = 4096) -> str:
+        with self._lock:
+            return tail_text(self._tail, min(max_bytes, TAIL_KEEP))
+
+    def _feed(self, data: bytes) -> None:
+        """Count a chunk of output, keep the tail, and log it up to limits.output_bytes."""
+        if not data:
+            return
+        limit = self._request.limits.output_bytes
+        with self._lock:
+            self._seen += len(data)
+            self._tail += data
+            if len(self._tail) > TAIL_KEEP:
+                del self._tail[:-TAIL_KEEP]
+            keep = max(0, min(len(data), limit - self._logged))
+            self._logged += keep
+            log_file = self._log
+        if log_file is not None and keep:
+            try:
+                log_file.write(data[:keep])
+            except (OSError, ValueError) as e:
+                log.warning("sandbox %s: cannot write log: %s", self.run_id, e)

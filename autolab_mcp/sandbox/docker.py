@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from autolab_mcp.cores import work_cores
 from autolab_mcp.sandbox.base import (
@@ -53,13 +53,19 @@ from autolab_mcp.sandbox.base import (
     ExecResult,
     SandboxError,
 )
-from autolab_mcp.sandbox.common import DISK_CHECK_SEC, check_target, open_no_symlinks, tail_text, usage_exceeds
+from autolab_mcp.sandbox.common import (
+    DISK_CHECK_SEC,
+    KillReason,
+    RunningSandboxBase,
+    check_target,
+    open_no_symlinks,
+    usage_exceeds,
+)
 
 log = logging.getLogger(__name__)
 
 _MiB = 1024 * 1024
 #: Bytes of recent output kept in memory for output_tail().
-_TAIL_KEEP = 16 * 1024
 #: The base image: an empty root with mount points; imported by the backend when missing.
 DEFAULT_IMAGE = "localhost/autolab-hostbind:latest"
 IMAGE_ENV = "AUTOLAB_DOCKER_IMAGE"
@@ -327,34 +333,21 @@ class DockerBackend:
         return create, host
 
 
-class DockerProcess:
+class DockerProcess(RunningSandboxBase):
     """One running container: a reader thread drains the attach stream, a watcher enforces the wall limit."""
 
     def __init__(self, backend: DockerBackend, request: ExecRequest) -> None:
         backend._validate(request)
+        super().__init__(request, backend.tail_bytes)
         self._backend = backend
         self._api = backend._api
         self._errors = backend._errors
-        self._request = request
-        self._tail_bytes = backend.tail_bytes
-        self._lock = threading.Lock()
-        self._done = threading.Event()
         self._eof = threading.Event()
-        self._stop_reading = threading.Event()
-        self._result: ExecResult | None = None
-        self._kill_reason: Literal["timeout", "cancelled", "disk"] | None = None
-        self._exited = False
-        self._tail = bytearray()
-        self._seen = 0
-        self._logged = 0
-        self._log: IO[bytes] | None = None
         self._sock: Any = None
         self._oom: _OomWatch | None = None
         self._staging: Path | None = None
         self.container_id: str | None = None
         self.run_id = f"{os.getpid()}-{next(_run_ids)}-{secrets.token_hex(3)}"
-        self._t0 = time.monotonic()
-        self._t_end: float | None = None
         self._eof_at: float | None = None  # when the attach stream ended cleanly (the command's end)
 
         backend._ensure_image()
@@ -392,25 +385,6 @@ class DockerProcess:
         self._reader = threading.Thread(target=self._read_output, name=f"docker-out-{self.run_id}", daemon=True)
         self._reader.start()
         threading.Thread(target=self._watch, name=f"docker-wait-{self.run_id}", daemon=True).start()
-
-    # -- protocol
-
-    def poll(self) -> ExecResult | None:
-        return self._result if self._done.is_set() else None
-
-    def wait(self, timeout: float | None = None) -> ExecResult | None:
-        return self._result if self._done.wait(timeout) else None
-
-    def kill(self) -> None:
-        self._terminate("cancelled")
-
-    def elapsed(self) -> float:
-        end = self._t_end
-        return (end if end is not None else time.monotonic()) - self._t0
-
-    def output_tail(self, max_bytes: int = 4096) -> str:
-        with self._lock:
-            return tail_text(self._tail, min(max_bytes, _TAIL_KEEP))
 
     # -- setup
 
@@ -496,25 +470,7 @@ class DockerProcess:
         finally:
             self._eof.set()
 
-    def _feed(self, data: bytes) -> None:
-        if not data:
-            return
-        limit = self._request.limits.output_bytes
-        with self._lock:
-            self._seen += len(data)
-            self._tail += data
-            if len(self._tail) > _TAIL_KEEP:
-                del self._tail[:-_TAIL_KEEP]
-            keep = max(0, min(len(data), limit - self._logged))
-            self._logged += keep
-            log_file = self._log
-        if log_file is not None and keep:
-            try:
-                log_file.write(data[:keep])
-            except (OSError, ValueError) as e:
-                log.warning("sandbox %s: cannot write log: %s", self.run_id, e)
-
-    def _terminate(self, reason: Literal["timeout", "cancelled", "disk"]) -> None:
+    def _terminate(self, reason: KillReason) -> None:
         with self._lock:
             if self._exited:
                 return
