@@ -38,6 +38,7 @@ class LedgerState(BaseModel):
 
     limits: BudgetLimits
     wall_used: float = 0.0
+    wall_credited: float = Field(0.0, description="seconds given back: waits for the host's shared timing core")
     compute_used: float = 0.0
     experiments_used: int = 0
     score_calls_used: int = 0
@@ -185,6 +186,18 @@ class Ledger:
             if s.score_calls_used >= s.limits.score_calls:
                 raise BudgetExhausted(f"all {s.limits.score_calls} score calls are used")
             s.score_calls_used += 1
+            self._persist()
+
+    def credit_wall(self, seconds: float) -> None:
+        """Give back wall seconds the agent spent waiting on something outside the episode: the scorer
+        queued for the host's timing core behind other episodes' evaluations. Without it, the same agent
+        would get less wall time under `eval --parallel 8` than alone."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            give = min(seconds, self.wall_used())
+            self._wall_before -= give
+            self._state.wall_credited += give
             self._persist()
 
     def refund_score_call(self) -> None:

@@ -85,6 +85,8 @@ class MetricResult(BaseModel):
     reason: str = ""
     verdict: str = ""
     score_calls_left: int
+    queued_sec: float = Field(0.0, description="seconds the scorer waited for the host's timing core (other "
+                              "episodes were being measured); given back to the wall budget")
 
 
 class SubmitResult(MetricResult):
@@ -438,13 +440,14 @@ class Episode:
             self.ledger.refund_score_call()
             raise
         record = signed.record
+        self.ledger.credit_wall(record.queued_seconds)
         precision = self.task.config.autolab.feedback_precision
         left = self.ledger.report().score_calls.left
         result = MetricResult(
             snapshot=snapshot_id, split="feedback", valid=record.valid,
             metric=None if record.metric is None else round(record.metric, precision + 3),
             score=round(record.score, precision), reason=record.reason, verdict=record.verdict,
-            score_calls_left=int(left),
+            score_calls_left=int(left), queued_sec=round(record.queued_seconds, 1),
         )
         self.log.append("score", split="feedback", snapshot=snapshot_id, record=signed.record.model_dump(mode="json"),
                         signature=signed.signature)
@@ -504,6 +507,7 @@ class Episode:
             snapshot=snapshot_id, split="final", valid=record.valid, metric=record.metric, score=record.score,
             reason=record.reason, verdict=record.verdict, score_calls_left=int(self.ledger.report().score_calls.left),
             auto=auto, signature=signed.signature, result_file=str(self.run_dir / "result.json"),
+            queued_sec=round(record.queued_seconds, 1),
         )
         document = {
             "run_id": self.meta.run_id, "task": self.task.name, "snapshot": snapshot_id, "auto": auto,
@@ -526,6 +530,9 @@ class Episode:
 
     def _auto_submit(self) -> None:
         if self.submitted or self._submitting:
+            return
+        if self.ledger.wall_left() > 0.5:  # wall seconds were given back meanwhile (credit_wall): not yet
+            self.start_wall_timer()
             return
         try:
             self.submit(auto=True)

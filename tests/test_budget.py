@@ -132,3 +132,16 @@ def test_wall_time_counts_only_while_serving(tmp_path):
     time.sleep(0.3)  # "server down"
     resumed = Ledger.load(tmp_path / "budget.json")
     assert resumed.report().wall_sec.used < used + 0.1
+
+
+def test_credited_wall_seconds_are_given_back_and_persisted(tmp_path):
+    ledger = make(tmp_path, wall_sec=10)
+    time.sleep(0.3)
+    before = ledger.wall_used()
+    ledger.credit_wall(0.2)
+    assert ledger.wall_used() == pytest.approx(before - 0.2, abs=0.05)
+    ledger.credit_wall(100)  # never more than was used: wall used stays >= 0
+    assert 0 <= ledger.wall_used() < 0.05
+    resumed = Ledger.load(tmp_path / "budget.json")
+    assert resumed.wall_used() < 0.1
+    assert resumed._state.wall_credited == pytest.approx(before, abs=0.05)

@@ -18,6 +18,7 @@ from autolab_mcp.sandbox.bwrap import BwrapBackend
 from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
 from autolab_mcp.taskspec import find_task
 from autolab_mcp.workspace import Workspace
+from tests.conftest import connect, tool
 
 HOLD = """
 import sys, time
@@ -121,3 +122,44 @@ def test_scorers_share_the_timing_core_one_evaluation_at_a_time(tmp_path: Path):
         assert signed.record.queued_seconds >= 0.5
     finally:
         scorer.stop()
+
+
+@pytest.mark.anyio
+async def test_time_queued_for_the_timing_core_is_not_charged_to_the_wall_budget(make_episode):
+    """Another episode's evaluation holds the core for 3 s: get_metric waits, says so, and the wait
+    is given back to this episode's wall budget."""
+    episode = make_episode()
+    held = threading.Event()
+
+    def other_episode_measuring() -> None:
+        with lease_timing_core():
+            held.set()
+            time.sleep(3.0)
+
+    other = threading.Thread(target=other_episode_measuring)
+    other.start()
+    held.wait(10)
+    try:
+        async with connect(episode) as client:
+            started = time.monotonic()
+            metric = await tool(client, "get_metric")
+            elapsed = time.monotonic() - started
+            wall_used = (await tool(client, "remaining_budget"))["wall_sec"]["used"]
+    finally:
+        other.join()
+    assert metric["valid"] and metric["queued_sec"] >= 2.0
+    assert elapsed >= 2.5
+    assert wall_used <= elapsed - metric["queued_sec"] + 1.0  # the queue wait is not on the agent's clock
+
+
+def test_auto_submit_waits_for_credited_wall_seconds(make_episode):
+    episode = make_episode(wall_sec=2.0)
+    episode.start_wall_timer()
+    time.sleep(1.0)
+    episode.ledger.credit_wall(1.0)  # as if a metric had queued for a second
+    time.sleep(1.6)  # past the original deadline: not submitted yet
+    assert not episode.submitted
+    deadline = time.monotonic() + 60
+    while not episode.submitted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert episode.submitted and episode.result.auto
