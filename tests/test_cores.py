@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,25 @@ def test_unpinned_sandboxes_run_off_the_timing_core_and_pinned_ones_on_it():
     assert pinned == str(timing_core())
 
 
+@contextlib.contextmanager
+def another_evaluation_holds_the_core(seconds: float) -> Iterator[None]:
+    """Another episode's evaluation (a thread holding the lease) for `seconds` from entry."""
+    held = threading.Event()
+
+    def measure() -> None:
+        with lease_timing_core():
+            held.set()
+            time.sleep(seconds)
+
+    other = threading.Thread(target=measure)
+    other.start()
+    held.wait(10)
+    try:
+        yield
+    finally:
+        other.join()
+
+
 def test_scorers_share_the_timing_core_one_evaluation_at_a_time(tmp_path: Path):
     """A second scorer (another episode's) waits for the core, reports how long, and answers 503
     (an uncharged "busy") when the wait exceeds its queue timeout."""
@@ -106,18 +127,8 @@ def test_scorers_share_the_timing_core_one_evaluation_at_a_time(tmp_path: Path):
         with lease_timing_core(), pytest.raises(ScorerUnavailable, match="busy"):
             scorer.client.evaluate("feedback", archive)
 
-        release = threading.Event()
-
-        def hold_for_a_while() -> None:
-            with lease_timing_core():
-                release.set()
-                time.sleep(1.0)
-
-        holder = threading.Thread(target=hold_for_a_while)
-        holder.start()
-        release.wait(10)
-        signed = scorer.client.evaluate("feedback", archive, timeout=120)
-        holder.join()
+        with another_evaluation_holds_the_core(1.0):
+            signed = scorer.client.evaluate("feedback", archive, timeout=120)
         assert signed.record.valid
         assert signed.record.queued_seconds >= 0.5
     finally:
@@ -129,24 +140,12 @@ async def test_time_queued_for_the_timing_core_is_not_charged_to_the_wall_budget
     """Another episode's evaluation holds the core for 3 s: get_metric waits, says so, and the wait
     is given back to this episode's wall budget."""
     episode = make_episode()
-    held = threading.Event()
-
-    def other_episode_measuring() -> None:
-        with lease_timing_core():
-            held.set()
-            time.sleep(3.0)
-
-    other = threading.Thread(target=other_episode_measuring)
-    other.start()
-    held.wait(10)
-    try:
-        async with connect(episode) as client:
+    async with connect(episode) as client:
+        with another_evaluation_holds_the_core(3.0):
             started = time.monotonic()
             metric = await tool(client, "get_metric")
             elapsed = time.monotonic() - started
-            wall_used = (await tool(client, "remaining_budget"))["wall_sec"]["used"]
-    finally:
-        other.join()
+        wall_used = (await tool(client, "remaining_budget"))["wall_sec"]["used"]
     assert metric["valid"] and metric["queued_sec"] >= 2.0
     assert elapsed >= 2.5
     assert wall_used <= elapsed - metric["queued_sec"] + 1.0  # the queue wait is not on the agent's clock
