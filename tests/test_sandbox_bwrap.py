@@ -7,6 +7,7 @@ because the sandbox runs as AGENT_UID when the tests run as root.
 from __future__ import annotations
 
 import os
+import platform
 import secrets
 import shutil
 import socket
@@ -402,6 +403,47 @@ def test_setup_errors_raise(backend: BwrapBackend, ws: Path) -> None:
         backend.run(req(ws / "nope", "true"))
     with pytest.raises(SandboxError, match="cpu"):
         backend.run(req(ws, "true", cpu=4096))
+
+
+NAMESPACE_PROBE = r"""
+import ctypes, os, platform, subprocess, threading
+from autolab_seccomp_numbers import CLONE, CLONE3, UNSHARE
+libc = ctypes.CDLL(None, use_errno=True)
+def errno_of(r):
+    return "ok" if r >= 0 else os.strerror(ctypes.get_errno())
+print("unshare-newuser", errno_of(libc.syscall(UNSHARE, 0x10000000)))
+print("clone-newuser", errno_of(libc.syscall(CLONE, 0x10000000 | 17, 0, 0, 0, 0)))
+print("clone3", errno_of(libc.syscall(CLONE3, 0, 0)))
+t = threading.Thread(target=print, args=("thread-ok",)); t.start(); t.join()
+print(subprocess.run(["echo", "subprocess-ok"], capture_output=True, text=True).stdout.strip())
+"""
+
+
+@pytest.mark.skipif(not ROOT, reason="root-mode bwrap is where the seccomp filter applies")
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="filter known for x86_64/aarch64")
+def test_no_nested_user_namespaces_but_threads_and_processes_work(backend: BwrapBackend, ws: Path) -> None:
+    from autolab_mcp.sandbox.seccomp import _ABIS
+
+    abi = _ABIS[platform.machine()]
+    (ws / "autolab_seccomp_numbers.py").write_text(
+        f"CLONE, CLONE3, UNSHARE = {abi.clone}, {abi.clone3}, {abi.unshare}\n")
+    (ws / "probe.py").write_text(NAMESPACE_PROBE)
+    r = backend.run(req(ws, "unshare -U true 2>&1; unshare -Urm true 2>&1; python3 probe.py"))
+    assert r.exit_code == 0, r.output_tail
+    out = r.output_tail
+    assert out.count("unshare failed: Operation not permitted") == 2, out
+    assert "unshare-newuser Operation not permitted" in out
+    assert "clone-newuser Operation not permitted" in out
+    assert "clone3 Function not implemented" in out  # glibc falls back to clone: threads still start
+    assert "thread-ok" in out and "subprocess-ok" in out
+
+
+def test_seccomp_program_only_for_known_abis() -> None:
+    from autolab_mcp.sandbox.seccomp import no_new_userns_program
+
+    program = no_new_userns_program("x86_64")
+    assert program is not None and len(program) % 8 == 0  # whole struct sock_filter entries
+    assert no_new_userns_program("riscv64") is None
 
 
 @pytest.mark.skipif(not ROOT, reason="uid drop only happens as root")

@@ -24,6 +24,7 @@ import functools
 import itertools
 import logging
 import os
+import platform
 import posixpath
 import secrets
 import select
@@ -54,6 +55,7 @@ from autolab_mcp.sandbox.common import (
     open_no_symlinks,
     usage_exceeds,
 )
+from autolab_mcp.sandbox.seccomp import no_new_userns_program, program_memfd
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +342,9 @@ class BwrapBackend:
         if cgroups and self._cgroups is None:
             raise SandboxError("cgroups were required but cannot be managed here (needs root, writable cgroupfs)")
         self._system = _system_args()
+        self._seccomp_program = no_new_userns_program()
+        if self._root and self._seccomp_program is None:
+            log.warning("no seccomp filter for %s: sandboxes may create nested user namespaces", platform.machine())
         self.tail_bytes = tail_bytes
 
     @property
@@ -377,13 +382,23 @@ class BwrapBackend:
         if self._drop_uid(request) == 0:
             raise SandboxError("refusing to drop to uid 0; pass uid=None to keep the server's uid")
 
-    def _bwrap_args(self, request: ExecRequest, ready_fd: int, ro_fds: list[tuple[int, str]]) -> list[str]:
+    def _seccomp_fd(self, request: ExecRequest) -> int | None:
+        """In root mode, a memfd with the no-new-user-namespaces filter (unprivileged mode uses bwrap's
+        own --disable-userns instead); None where the filter does not apply."""
+        if self._drop_uid(request) is None or self._seccomp_program is None:
+            return None
+        return program_memfd(self._seccomp_program)
+
+    def _bwrap_args(self, request: ExecRequest, ready_fd: int, ro_fds: list[tuple[int, str]],
+                    seccomp_fd: int | None = None) -> list[str]:
         lim = request.limits
         uid = self._drop_uid(request)
         if uid is None:  # unprivileged bwrap: a user namespace of its own, no nested ones
             args = ["--unshare-all", "--unshare-user", "--disable-userns"]
         else:  # privileged bwrap: no user namespace, the command becomes a real unprivileged uid
             args = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", *self._system]
         args += ["--proc", "/proc", "--dev", "/dev"]
         # 1777 like a real /tmp: root-owned 0755 would leave the sandbox uid without a writable HOME
@@ -441,6 +456,7 @@ class BwrapProcess(RunningSandboxBase):
 
         ro_fds: list[tuple[int, str]] = []
         args_fd: int | None = None
+        seccomp_fd: int | None = None
         self._cgroup: _RunCgroup | None = None
         ready_r, ready_w = os.pipe()
         try:
@@ -454,7 +470,8 @@ class BwrapProcess(RunningSandboxBase):
                 except OSError as e:
                     log.warning("could not create cgroup for %s (%s); using rlimits", self.run_id, e)
             self.limits_mode: LimitsMode = "cgroup" if self._cgroup is not None else "rlimit"
-            bwrap_args = backend._bwrap_args(request, ready_w, ro_fds)
+            seccomp_fd = backend._seccomp_fd(request)
+            bwrap_args = backend._bwrap_args(request, ready_w, ro_fds, seccomp_fd)
             split = bwrap_args.index("--")
             args_fd = _args_memfd(bwrap_args[:split])  # options only: bwrap takes the command from argv
             argv = [*backend._wrappers(request, self._cgroup), backend._tools["bwrap"], "--args", str(args_fd),
@@ -469,7 +486,7 @@ class BwrapProcess(RunningSandboxBase):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=_HOST_ENV,
-                pass_fds=(ready_w, args_fd, *(fd for fd, _ in ro_fds)),
+                pass_fds=(ready_w, args_fd, *(fd for fd, _ in ro_fds), *([seccomp_fd] if seccomp_fd else [])),
                 start_new_session=True,
             )
         except BaseException as e:
@@ -482,8 +499,9 @@ class BwrapProcess(RunningSandboxBase):
             raise
         finally:
             os.close(ready_w)
-            if args_fd is not None:
-                os.close(args_fd)
+            for owned in (args_fd, seccomp_fd):
+                if owned is not None:
+                    os.close(owned)
             for fd, _ in ro_fds:
                 os.close(fd)
 

@@ -9,9 +9,9 @@ cgroup, device nodes, setuid files.
 Weaker guarantees, documented:
 - /proc/self/mountinfo shows the host paths of bind-mounted directories (the run's workspace, the runtime
   venv). They are names only: nothing at those paths is reachable inside.
-- When the server runs as root, an experiment may create nested user namespaces (`unshare -U` works). They
-  give nothing here (the read-only binds stay locked, cgroupfs cannot be mounted, no network appears), but
-  they are kernel attack surface; see the report.
+- Nested user namespaces are refused: bwrap's --disable-userns without root, a seccomp filter in root mode
+  (autolab_mcp/sandbox/seccomp.py). Even where one could be made, it would give nothing here (the read-only
+  binds stay locked, cgroupfs cannot be mounted, no network appears).
 """
 
 from __future__ import annotations
@@ -144,8 +144,10 @@ async def test_escape_attempts_fail(make_episode):
         log = full_log(episode, exp)
         assert "== end" in log, log[-3000:]
         # a tmpfs over /workspace inside a private mount namespace only changes that namespace's view
-        for word in ("CG2_MOUNTED", "CG1_MOUNTED", "NET_OPEN"):
+        for word in ("CG2_MOUNTED", "CG1_MOUNTED", "NET_OPEN", "TMPFS_OVER_WORKSPACE", "WROTE_CHECK"):
             assert word not in log, (word, log)
+        userns = section(log, "userns", "devices")
+        assert userns.count("unshare failed: Operation not permitted") == 3, userns
         assert "ptrace 1 -1 Operation not permitted" in log
         assert log.count("ptrace ") == 3 and " 0 Success" not in log, log
         assert f"euid={AGENT_UID}" in log and "euid=0" not in log
