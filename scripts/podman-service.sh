@@ -108,10 +108,12 @@ cmd_start() {
   # service) rather than the container's bundle, so it must not be the caller's (e.g. the repository).
   mkdir -p "$DIR/cwd"
   (cd "$DIR/cwd" && exec setsid podman system service --time=0 "unix://$SOCK" </dev/null >"$DIR/service.log" 2>&1) &
-  echo $! >"$PIDFILE"
+  local pid=$!
+  echo "$pid" >"$PIDFILE"
   for _ in $(seq 200); do
     ping_socket && break
-    service_pid >/dev/null || break
+    # kill -0, not service_pid: mid-exec, /proc/PID/cmdline can read empty for a moment
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
   if ! ping_socket; then
