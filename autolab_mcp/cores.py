@@ -48,8 +48,7 @@ def timing_core() -> int:
 def work_cores(cpus_needed: float = 1.0) -> list[int] | None:
     """Cores for unpinned sandboxes, or None for "no restriction" (a single core, or too few
     cores left to honour the requested CPU share)."""
-    cores = usable_cores()
-    rest = [c for c in cores if c != timing_core()]
+    rest = usable_cores()[:-1]  # all but the timing core
     if not rest or len(rest) < cpus_needed:
         return None
     return rest

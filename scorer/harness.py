@@ -12,6 +12,7 @@ nothing a candidate writes survives to the next run.
 from __future__ import annotations
 
 import importlib.util
+import io
 import itertools
 import os
 import shutil
@@ -261,6 +262,26 @@ def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | N
         return b"".join(chunks), None
     finally:
         os.close(fd)
+
+
+def load_npy(path: Path, max_bytes: int, *, missing: str, what: str | None = None) -> tuple[Any, str]:
+    """(array, "") or (None, why) for a .npy a candidate wrote: a regular file (see
+    read_regular_file) of at most max_bytes, loaded without unpickling. `missing` is the reason when
+    nothing was written; `what` names the output in the other reasons (default: the file name)."""
+    import numpy as np  # only the tasks that exchange arrays need it
+
+    if not os.path.lexists(path):
+        return None, missing
+    data, why = read_regular_file(path, max_bytes)
+    if data is None:
+        return None, why or missing
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:
+        return None, f"{what or path.name} is not a readable array: {type(exc).__name__}: {exc}"[:300]
+    if not isinstance(array, np.ndarray):
+        return None, f"{what or path.name} is not a single .npy array"
+    return array, ""
 
 
 def load_pristine_module(ctx: EvalContext, filename: str) -> ModuleType:

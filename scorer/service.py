@@ -51,7 +51,6 @@ class Scorer:
         self.backend = make_backend(backend_name)
         self.key = key if key is not None else signing.load_or_create_key()
         self._runtime: Path | None = None
-        self._lock = threading.Lock()
 
     def runtime(self) -> Path:
         if self._runtime is None:
@@ -61,7 +60,8 @@ class Scorer:
     def evaluate(self, request: EvaluateRequest) -> SignedRecord:
         archive = base64.b64decode(request.archive_b64, validate=True)
         runtime = self.runtime()
-        with self._lock, lease_timing_core(self.queue_timeout_sec) as lease:
+        # the lease alone serializes: flocks on separate opens exclude each other within a process too
+        with lease_timing_core(self.queue_timeout_sec) as lease:
             record = evaluate_submission(
                 self.task, request.split, archive, backend=self.backend, runtime=runtime, cpu=lease.core,
                 request_id=request.request_id,

@@ -7,48 +7,27 @@ deliberately broken submission end to end (real bwrap sandboxes, real runtime).
 
 from __future__ import annotations
 
-import importlib.util
-import io
 import os
 import random
 import re
-import shutil
-import subprocess
-import sys
-import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from autolab_mcp.taskspec import Task, load_task
-from scorer.evaluate import ScoreRecord, editable_files, evaluate_submission, tar_directory_files
-from scorer.harness import Split, load_evaluate_module
+from scorer.evaluate import editable_files
+from tests.task_helpers import (
+    TASKS_DIR,
+    assert_baseline,
+    assert_broken,
+    assert_reference,
+    hidden,
+    module_from,
+    needs_sandbox,
+    run_eval,
+    task,
+)
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 NAMES = ["sorting_network", "edit_distance", "stack_vm_golf", "sort_u32"]
-
-
-def task(name: str) -> Task:
-    return load_task(TASKS_DIR / name)
-
-
-def hidden(name: str) -> ModuleType:
-    """The task's tests/evaluate.py, loaded the way the scorer loads it."""
-    return load_evaluate_module(task(name))
-
-
-def module_from(path: Path, name: str) -> ModuleType:
-    """Import a file by path under a private name (with its directory on sys.path meanwhile)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
 
 
 # --------------------------------------------------------------------------- every task
@@ -294,44 +273,6 @@ def test_sort_u32_generator_and_expected() -> None:
 # --------------------------------------------------------------------------- end to end (slow)
 
 
-def _sandbox_available() -> bool:
-    if shutil.which("bwrap") is None:
-        return False
-    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "true"], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
-needs_sandbox = pytest.mark.skipif(not _sandbox_available(), reason="bubblewrap missing or unusable")
-
-
-def run_eval(name: str, files: dict[str, str | bytes] | Path, split: Split = "final") -> ScoreRecord:
-    """Evaluate a submission (a directory holding the editable files, or path -> content)."""
-    from autolab_mcp.runtime import ensure_runtime
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
-
-    t = task(name)
-    if isinstance(files, Path):
-        archive = tar_directory_files(files, editable_files(files, t.config.autolab.editable))
-    else:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            for rel, content in files.items():
-                data = content.encode() if isinstance(content, str) else content
-                info = tarfile.TarInfo(rel)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        archive = buffer.getvalue()
-    runtime = ensure_runtime(t.config.environment.requirements)
-    core = sorted(os.sched_getaffinity(0))[-1]  # timing pinned like the scorer service does
-    return evaluate_submission(t, split, archive, backend=BwrapBackend(), runtime=runtime, cpu=core)
-
-
-def assert_reference(record: ScoreRecord) -> None:
-    assert record.valid, record.reason
-    assert record.score >= 0.9, (record.score, record.verdict, record.timing)
-    assert record.eval_seconds < 90
-
-
 def assert_timed_reference(name: str, attempts: int = 3) -> None:
     """The reference of a timing task scores about 1; a busy machine can drag one
     measurement below 0.9, so a few attempts are allowed (all must be valid)."""
@@ -344,16 +285,6 @@ def assert_timed_reference(name: str, attempts: int = 3) -> None:
         if record.score >= 0.9:
             return
     raise AssertionError(f"reference scored {[round(r.score, 3) for r in records]}: {records[-1].verdict}")
-
-
-def assert_baseline(record: ScoreRecord) -> None:
-    assert record.valid, record.reason
-    assert record.score < 0.2, (record.score, record.verdict)
-
-
-def assert_broken(record: ScoreRecord, fragment: str) -> None:
-    assert not record.valid and record.score == 0.0
-    assert fragment in record.reason, record.reason
 
 
 @pytest.mark.slow

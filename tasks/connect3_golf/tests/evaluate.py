@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from connect3_game import sample_positions
 
-from scorer.harness import EvalContext, Measurement, load_pristine_module
+from scorer.harness import EvalContext, Measurement, load_npy, load_pristine_module
 
 SEEDS = {"feedback": 310_007, "final": 320_011}
 HIDDEN_DRAWS = 5000
@@ -56,15 +56,10 @@ def read_params(path: Path) -> tuple[int | None, str, set[str]]:
 
 
 def read_moves(path: Path, n: int) -> tuple[np.ndarray | None, str]:
-    if not path.is_file() or path.is_symlink():
-        return None, "run_predict.py wrote no moves"
-    if path.stat().st_size > MAX_MOVES_BYTES:
-        return None, f"moves.npy is {path.stat().st_size} bytes; too large"
-    try:
-        moves = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        return None, f"predict() output is not a readable array: {type(exc).__name__}: {exc}"[:300]
-    if not isinstance(moves, np.ndarray) or moves.shape != (n,):
+    moves, why = load_npy(path, MAX_MOVES_BYTES, missing="run_predict.py wrote no moves", what="predict() output")
+    if moves is None:
+        return None, why
+    if moves.shape != (n,):
         return None, f"predict() must return shape ({n},), got {getattr(moves, 'shape', None)}"
     if moves.dtype.kind not in "iu":
         return None, f"predict() must return integer columns, got dtype {moves.dtype}"

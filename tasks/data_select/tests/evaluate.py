@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from data_select_gen import POOL_SIZE, target_set
 
-from scorer.harness import EvalContext, Measurement, load_pristine_module
+from scorer.harness import EvalContext, Measurement, load_npy, load_pristine_module
 
 SEEDS = {"feedback": 910_001, "final": 920_002}
 TEST_SIZE = 20_000
@@ -25,15 +25,10 @@ MAX_FILE_BYTES = 1_000_000
 
 def read_selection(path: Path) -> tuple[np.ndarray | None, str]:
     """The selection as int64 indices, or (None, reason)."""
-    if not path.is_file() or path.is_symlink():
-        return None, "select.py wrote no /output/selection.npy"
-    if path.stat().st_size > MAX_FILE_BYTES:
-        return None, f"selection.npy is {path.stat().st_size} bytes; at most {MAX_FILE_BYTES} allowed"
-    try:
-        sel = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        return None, f"selection.npy is not a readable .npy array: {type(exc).__name__}: {exc}"[:300]
-    if not isinstance(sel, np.ndarray) or sel.ndim != 1:
+    sel, why = load_npy(path, MAX_FILE_BYTES, missing="select.py wrote no /output/selection.npy")
+    if sel is None:
+        return None, why
+    if sel.ndim != 1:
         return None, f"selection must be a 1-D array, got shape {getattr(sel, 'shape', None)}"
     if not np.issubdtype(sel.dtype, np.integer):
         return None, f"selection must hold integers, got dtype {sel.dtype}"

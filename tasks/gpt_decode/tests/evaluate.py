@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scorer.harness import EvalContext, Measurement, RunOutput
+from scorer.harness import EvalContext, Measurement, RunOutput, load_npy
 
 # Chosen so that no greedy step of the baseline is a near-tie (gap between the two largest
 # logits > 4e-3 at every step), so float rounding of a correct implementation cannot flip a token.
@@ -26,15 +26,10 @@ MAX_TOKENS_BYTES = 1_000_000
 
 
 def read_tokens(path: Path) -> tuple[np.ndarray | None, str]:
-    if not path.is_file() or path.is_symlink():
-        return None, "run_decode.py wrote no /output/tokens.npy"
-    if path.stat().st_size > MAX_TOKENS_BYTES:
-        return None, f"tokens.npy is {path.stat().st_size} bytes; too large"
-    try:
-        tokens = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        return None, f"tokens.npy is not a readable array: {type(exc).__name__}: {exc}"[:300]
-    if not isinstance(tokens, np.ndarray) or tokens.shape != (BATCH, N_NEW):
+    tokens, why = load_npy(path, MAX_TOKENS_BYTES, missing="run_decode.py wrote no /output/tokens.npy")
+    if tokens is None:
+        return None, why
+    if tokens.shape != (BATCH, N_NEW):
         return None, f"generate() must return shape ({BATCH}, {N_NEW}), got {getattr(tokens, 'shape', None)}"
     if tokens.dtype.kind not in "iu":
         return None, f"generate() must return integer tokens, got dtype {tokens.dtype}"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tiny_lm_grammar import documents
 
-from scorer.harness import EvalContext, Measurement, load_pristine_module
+from scorer.harness import EvalContext, Measurement, load_npy, load_pristine_module
 
 SEEDS = {"feedback": 515_151, "final": 525_252}
 HIDDEN_DOCS = 4000
@@ -57,15 +57,11 @@ def copy_model(src: Path, dst: Path) -> str | None:
 
 
 def read_probs(path: Path, n: int, v: int) -> tuple[np.ndarray | None, str]:
-    if not path.is_file() or path.is_symlink():
-        return None, "run_predict.py wrote no probabilities"
-    if path.stat().st_size > MAX_PROBS_BYTES:
-        return None, f"probs.npy is {path.stat().st_size} bytes; too large"
-    try:
-        probs = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        return None, f"predict() output is not a readable array: {type(exc).__name__}: {exc}"[:300]
-    if not isinstance(probs, np.ndarray) or probs.shape != (n, v):
+    probs, why = load_npy(path, MAX_PROBS_BYTES, missing="run_predict.py wrote no probabilities",
+                          what="predict() output")
+    if probs is None:
+        return None, why
+    if probs.shape != (n, v):
         return None, f"predict() must return shape ({n}, {v}), got {getattr(probs, 'shape', None)}"
     if probs.dtype.kind != "f":
         return None, f"predict() must return floats, got dtype {probs.dtype}"
