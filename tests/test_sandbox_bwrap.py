@@ -525,3 +525,45 @@ def test_rlimit_fallback(rlimit_backend: BwrapBackend, ws: Path) -> None:
     r = rlimit_backend.run(req(ws, _tree_command(marker), limits=Limits(wall_sec=1)))
     assert r.timed_out and "daemon up" in r.output_tail
     assert survivors(marker) == []
+
+
+# --------------------------------------------------------------------------- lifetime
+
+
+def test_sandbox_outlives_the_thread_that_started_it(backend: BwrapBackend, ws: Path) -> None:
+    """The MCP runtime retires idle worker threads after ~10 s; a sandbox started on one (PDEATHSIG is
+    per thread) used to be SIGKILLed with it. Start from a thread that exits at once: the run finishes."""
+    started: list[RunningSandbox] = []
+    starter = threading.Thread(target=lambda: started.append(backend.start(req(ws, "sleep 2; echo ok"))))
+    starter.start()
+    starter.join()
+    r = started[0].wait(20)
+    assert r is not None and r.exit_code == 0 and r.output_tail == "ok\n", r
+    assert r.killed_by is None and r.signal is None
+
+
+def test_kills_report_who_and_which_signal(backend: BwrapBackend, ws: Path) -> None:
+    r = backend.run(req(ws, "sleep 30", limits=Limits(wall_sec=1)))
+    assert (r.killed_by, r.signal, r.exit_code) == ("timeout", "SIGKILL", None)
+    proc = backend.start(req(ws, "echo up; sleep 30"))
+    while "up" not in proc.output_tail():
+        time.sleep(0.02)
+    proc.kill()
+    r = proc.wait(10)
+    assert r is not None and (r.killed_by, r.cancelled) == ("cancel", True)
+    proc = backend.start(req(ws, "echo up; sleep 30"))
+    while "up" not in proc.output_tail():
+        time.sleep(0.02)
+    proc.kill("shutdown")
+    r = proc.wait(10)
+    assert r is not None and r.killed_by == "shutdown" and not r.cancelled
+    # a signal nobody here sent, to the sandbox's outermost process (what a dying parent thread did)
+    proc = backend.start(req(ws, "echo up; sleep 30"))
+    while "up" not in proc.output_tail():
+        time.sleep(0.02)
+    os.kill(proc._proc.pid, 9)  # type: ignore[attr-defined]
+    r = proc.wait(10)
+    assert r is not None and (r.killed_by, r.signal, r.exit_code) == ("unknown", "SIGKILL", None), r
+    # the command's own death by a signal is its own exit, reported as bash would
+    r = backend.run(req(ws, "kill -KILL $$"))
+    assert r.exit_code == 137 and r.killed_by is None

@@ -18,6 +18,13 @@ WORKSPACE_MOUNT = "/workspace"
 RUNTIME_MOUNT = "/opt/runtime"
 
 
+#: Why we kill a running sandbox ourselves.
+KillReason = Literal["timeout", "cancelled", "disk", "shutdown"]
+#: Who ended a sandbox that did not exit by itself: its wall limit, the OOM killer, a cancel, its disk
+#: limit, the server shutting down, or something outside our control (a signal nobody here sent).
+KilledBy = Literal["timeout", "oom", "cancel", "disk", "shutdown", "unknown"]
+
+
 class Limits(BaseModel):
     """Resource limits for one sandboxed command."""
 
@@ -78,6 +85,10 @@ class ExecResult(BaseModel):
     oom_killed: bool = False
     cancelled: bool = False
     disk_exceeded: bool = Field(False, description="killed for writing more than limits.disk_mb")
+    killed_by: KilledBy | None = Field(
+        None, description="set when the sandbox did not end by its own exit: who killed it (None: it exited)"
+    )
+    signal: str | None = Field(None, description="the signal that ended it (e.g. SIGKILL), when one did")
     limits_mode: Literal["cgroup", "rlimit", "container"] = "rlimit"
 
     @property
@@ -99,8 +110,8 @@ class RunningSandbox(Protocol):
     def wait(self, timeout: float | None = None) -> ExecResult | None:
         """Block up to `timeout` seconds; the result, or None if still running."""
 
-    def kill(self) -> None:
-        """Kill the whole process tree; the result reports `cancelled`."""
+    def kill(self, reason: KillReason = "cancelled") -> None:
+        """Kill the whole process tree; the result reports `cancelled` (or `killed_by="shutdown"`)."""
 
     def elapsed(self) -> float:
         """Seconds since start (or total duration once finished)."""

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Literal
 
 from autolab_mcp.cores import work_cores
+from autolab_mcp.sandbox import spawn
 from autolab_mcp.sandbox.base import (
     RUNTIME_MOUNT,
     WORKSPACE_MOUNT,
@@ -52,6 +53,7 @@ from autolab_mcp.sandbox.common import (
     KillReason,
     RunningSandboxBase,
     check_target,
+    killed_by,
     open_no_symlinks,
     usage_exceeds,
 )
@@ -239,7 +241,36 @@ def _detect_cgroups() -> _CgroupTree | None:
         return None
     if tree is not None:
         atexit.register(_remove_parents, tree)
+        _remove_stale_runs(tree)
     return tree
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_runs(tree: _CgroupTree) -> None:
+    """Per-run cgroups are named `<server pid>-<n>-<hex>`; those of a process that is gone (a server
+    killed by SIGKILL never ran its cleanup) are emptied and removed on the next start."""
+    for parent in tree.parents.values():
+        try:
+            entries = list(parent.iterdir())
+        except OSError:
+            continue
+        for d in entries:
+            pid = d.name.split("-", 1)[0]
+            if not d.is_dir() or not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            stale = _RunCgroup(tree.version, {"": d})
+            stale.kill_all(timeout=1.0)
+            stale.remove()
+            log.info("removed stale cgroup %s", d)
 
 
 def _detect_v1(own: dict[str, str]) -> _CgroupTree | None:
@@ -480,8 +511,9 @@ class BwrapProcess(RunningSandboxBase):
                 request.log_path.parent.mkdir(parents=True, exist_ok=True)
                 self._log = open(request.log_path, "wb")  # noqa: SIM115 (closed by the waiter)
             self._t0 = time.monotonic()
-            self._proc = _Popen(
+            self._proc = spawn.popen(
                 argv,
+                popen_class=_Popen,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -513,6 +545,7 @@ class BwrapProcess(RunningSandboxBase):
             self._await_setup(ready_r)
         finally:
             os.close(ready_r)
+        self._went_live()
         threading.Thread(target=self._watch, name=f"bwrap-wait-{self.run_id}", daemon=True).start()
 
     # -- internals
@@ -623,10 +656,13 @@ class BwrapProcess(RunningSandboxBase):
             self._reader.join(timeout=5)
             self._close_output()
             rc = self._proc.returncode
-            code = None if self._kill_reason else (128 - rc if rc < 0 else rc)
             tail = self.output_tail(self._tail_bytes)
-            if self._cgroup is None and code not in (0, None) and "MemoryError" in tail:
+            if self._cgroup is None and rc != 0 and "MemoryError" in tail:
                 oom = True  # rlimit mode: an address-space limit hit surfaces as MemoryError (best effort)
+            # rc < 0: the outermost wrapper itself died by a signal that we did not send: nothing inside
+            # the sandbox can do that (it cannot see or signal it), so the run did not end by its own exit
+            who, sig = killed_by(self._kill_reason, oom, -rc if rc < 0 else None, rc)
+            code = None if who is not None else rc
             self._result = ExecResult(
                 exit_code=code,
                 output_tail=tail,
@@ -637,6 +673,8 @@ class BwrapProcess(RunningSandboxBase):
                 cancelled=self._kill_reason == "cancelled",
                 disk_exceeded=self._kill_reason == "disk",
                 oom_killed=oom,
+                killed_by=who,
+                signal=sig,
                 limits_mode=self.limits_mode,
             )
         except BaseException as e:  # never leave waiters hanging
@@ -649,7 +687,7 @@ class BwrapProcess(RunningSandboxBase):
                 limits_mode=self.limits_mode,
             )
         finally:
-            self._done.set()
+            self._finished()
 
     def _cleanup_cgroup(self) -> None:
         if self._cgroup is not None:

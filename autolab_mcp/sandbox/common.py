@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import signal
 import stat
 import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
-from autolab_mcp.sandbox.base import ExecRequest, ExecResult, SandboxError
+from autolab_mcp.sandbox.base import ExecRequest, ExecResult, KilledBy, KillReason, SandboxError
 
 log = logging.getLogger("autolab.sandbox")
 
@@ -22,7 +23,30 @@ DISK_CHECK_SEC = 2.0
 #: How much of the output's end a running sandbox keeps in memory (the full log goes to log_path).
 TAIL_KEEP = 16 * 1024
 
-KillReason = Literal["timeout", "cancelled", "disk"]
+_KILLED_BY: dict[KillReason, KilledBy] = {"timeout": "timeout", "cancelled": "cancel", "disk": "disk",
+                                          "shutdown": "shutdown"}
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def killed_by(reason: KillReason | None, oom: bool, signum: int | None,
+              exit_code: int | None = None) -> tuple[KilledBy | None, str | None]:
+    """(who killed it, which signal) for a sandbox that ended: our own kill first, then the OOM killer
+    (when the command itself ended by SIGKILL: a child's OOM kill that the command survived is its own
+    business), then a signal that reached the sandbox's outermost process from elsewhere; (None, None)
+    for an exit."""
+    if reason is not None:
+        return _KILLED_BY[reason], "SIGKILL"
+    if oom and (signum is not None or exit_code == 128 + signal.SIGKILL):
+        return "oom", "SIGKILL"
+    if signum is not None:
+        return "unknown", signal_name(signum)
+    return None, None
 
 
 def check_target(target: str) -> None:
@@ -93,6 +117,26 @@ def usage_exceeds(roots: list[Path], limit: int) -> bool:
     return False
 
 
+_live: set[RunningSandboxBase] = set()
+_live_lock = threading.Lock()
+
+
+def kill_live_sandboxes(reason: KillReason = "shutdown", wait_sec: float = 1.5) -> int:
+    """Kill every sandbox this process still runs (a scorer whose server is gone, a server shutting
+    down) and wait up to `wait_sec` for them to be reaped; returns how many were running."""
+    with _live_lock:
+        running = list(_live)
+    for sandbox in running:
+        try:
+            sandbox.kill(reason)
+        except Exception:  # one that cannot be killed must not keep the others alive
+            log.exception("sandbox %s: kill on shutdown failed", getattr(sandbox, "run_id", "?"))
+    deadline = time.monotonic() + wait_sec
+    for sandbox in running:
+        sandbox.wait(max(0.0, deadline - time.monotonic()))
+    return len(running)
+
+
 class RunningSandboxBase(ABC):
     """The RunningSandbox protocol (poll, wait, kill, elapsed, output_tail) and output capture.
 
@@ -118,6 +162,17 @@ class RunningSandboxBase(ABC):
         self._t0 = time.monotonic()
         self._t_end: float | None = None
 
+    def _went_live(self) -> None:
+        """Called once the sandbox runs and its watcher is up (a failed start never counts as live)."""
+        with _live_lock:
+            _live.add(self)
+
+    def _finished(self) -> None:
+        """Called by the watcher once the result is set: the sandbox no longer counts as live."""
+        self._done.set()
+        with _live_lock:
+            _live.discard(self)
+
     @abstractmethod
     def _terminate(self, reason: KillReason) -> None:
         """Kill everything the sandbox runs, recording why (first reason wins)."""
@@ -128,8 +183,8 @@ class RunningSandboxBase(ABC):
     def wait(self, timeout: float | None = None) -> ExecResult | None:
         return self._result if self._done.wait(timeout) else None
 
-    def kill(self) -> None:
-        self._terminate("cancelled")
+    def kill(self, reason: KillReason = "cancelled") -> None:
+        self._terminate(reason)
 
     def elapsed(self) -> float:
         end = self._t_end

@@ -58,9 +58,11 @@ from autolab_mcp.sandbox.common import (
     KillReason,
     RunningSandboxBase,
     check_target,
+    killed_by,
     open_no_symlinks,
     usage_exceeds,
 )
+from autolab_mcp.sandbox.docker_reaper import OWNER_LABEL, owner_id
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +329,7 @@ class DockerBackend:
             "network_disabled": True,
             "stdin_open": False,
             "tty": False,
-            "labels": {_LABEL: run_id},
+            "labels": {_LABEL: run_id, OWNER_LABEL: owner_id()},
             "name": f"autolab-{run_id}",
         }
         return create, host
@@ -384,6 +386,7 @@ class DockerProcess(RunningSandboxBase):
             raise
         self._reader = threading.Thread(target=self._read_output, name=f"docker-out-{self.run_id}", daemon=True)
         self._reader.start()
+        self._went_live()
         threading.Thread(target=self._watch, name=f"docker-wait-{self.run_id}", daemon=True).start()
 
     # -- setup
@@ -536,9 +539,13 @@ class DockerProcess(RunningSandboxBase):
                 oom = True
             self._stop_reading.set()
             self._reader.join(timeout=5)
+            exit_code = int(state.get("ExitCode", -1)) if state is not None else None
+            who, sig = killed_by(self._kill_reason, oom, None, exit_code)
             code = None
-            if self._kill_reason is None and state is not None:
-                code = int(state.get("ExitCode", -1))
+            if who is None and state is not None:
+                code = exit_code
+            elif who is None:  # the container vanished without a state: removed behind our back
+                who, sig = "unknown", None
             self._cleanup()
             self._result = ExecResult(
                 exit_code=code,
@@ -550,6 +557,8 @@ class DockerProcess(RunningSandboxBase):
                 cancelled=self._kill_reason == "cancelled",
                 disk_exceeded=self._kill_reason == "disk",
                 oom_killed=oom,
+                killed_by=who,
+                signal=sig,
                 limits_mode="container",
             )
         except BaseException as e:  # never leave waiters hanging
@@ -563,7 +572,7 @@ class DockerProcess(RunningSandboxBase):
                 limits_mode="container",
             )
         finally:
-            self._done.set()
+            self._finished()
 
     def _cleanup(self) -> None:
         """Remove the container (forced: it may still run after a failed setup), close everything."""
