@@ -7,11 +7,9 @@ goes to stderr there.
 from __future__ import annotations
 
 import argparse
-import hmac
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -29,36 +27,6 @@ def _default_runs_dir() -> Path:
 # -- serve ----------------------------------------------------------------------
 
 
-class BearerAuth:
-    """ASGI wrapper: every HTTP request needs `Authorization: Bearer <token>`."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            supplied = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(supplied, self.expected):
-                body = b'{"error": "missing or wrong bearer token (Authorization: Bearer <AUTOLAB_TOKEN>)"}'
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def http_app(mcp: Any, host: str, token: str) -> Any:
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=[f"{host}:*", "127.0.0.1:*", "localhost:*", "[::1]:*"],
-        allowed_origins=[f"http://{host}:*", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-    )
-    return BearerAuth(mcp.streamable_http_app(transport_security=security, host=host), token)
-
-
 def _exit_on_signal(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -67,21 +35,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import anyio
 
     from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
+    from autolab_mcp.rundir_files import RunDirCorrupt, RunDirWriteError, read_json
     from autolab_mcp.sandbox import make_backend
-    from autolab_mcp.scorer_client import ScorerProcess
+    from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
     from autolab_mcp.server import build_server
     from autolab_mcp.taskspec import load_task
+    from autolab_mcp.transport import http_app, new_token, run_stdio, token_problem
 
+    # a weak token is refused before anything starts (no scorer, no run directory)
+    token = (os.environ.get("AUTOLAB_TOKEN") or "") if args.http else ""
+    problem = token_problem(token) if token else None
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     runs_dir: Path = args.run_dir.resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     backend = make_backend(args.backend)
     if args.resume:
         run_dir = runs_dir / args.resume
-        meta = json.loads((run_dir / "meta.json").read_text()) if (run_dir / "meta.json").exists() else None
-        if meta is None:
+        if not (run_dir / "meta.json").exists():
             print(f"error: no run {args.resume!r} in {runs_dir}", file=sys.stderr)
             return 2
-        task = load_task(meta["task_root"])
+        try:
+            meta = read_json(run_dir / "meta.json", "run metadata")
+            task = load_task(str(meta["task_root"]))
+        except RunDirCorrupt as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyError:
+            print(f"error: run metadata {run_dir / 'meta.json'} has no task_root", file=sys.stderr)
+            return 2
     else:
         if not args.task:
             print("error: give --task NAME (see `autolab-mcp tasks`) or --resume RUN_ID", file=sys.stderr)
@@ -92,16 +75,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     scorer = ScorerProcess(task.root, args.backend, eval_timeout=task.config.autolab.eval_timeout_sec * 4 + 60)
-    scorer.start()
+    try:
+        scorer.start()  # a failed start leaves no process and no socket directory behind
+    except ScorerUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.resume:
             episode = Episode.resume(runs_dir / args.resume, backend=backend, scorer=scorer)
         else:
-            overrides = BudgetOverrides(wall_sec=args.wall_sec, compute_sec=args.compute_sec,
-                                        experiments=args.experiments, score_calls=args.score_calls)
+            overrides = BudgetOverrides(wall_mode=args.wall_mode, wall_sec=args.wall_sec,
+                                        compute_sec=args.compute_sec, experiments=args.experiments,
+                                        score_calls=args.score_calls)
             episode = Episode.create(task, runs_dir, backend=backend, backend_name=args.backend, scorer=scorer,
                                      overrides=overrides)
-    except EpisodeError as exc:
+    except (EpisodeError, RunDirCorrupt, RunDirWriteError) as exc:  # one line, no traceback
         scorer.stop()
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -112,8 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.http:
             import uvicorn
 
-            token = os.environ.get("AUTOLAB_TOKEN") or secrets.token_urlsafe(24)
-            if not os.environ.get("AUTOLAB_TOKEN"):
+            if not token:
+                token = new_token()
                 print(f"autolab-mcp: bearer token {token}", file=sys.stderr)
             app = http_app(mcp, args.host, token)
             print(f"autolab-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
@@ -121,9 +109,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, _exit_on_signal)
             uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
         else:
-            anyio.run(mcp.run_stdio_async)
+            anyio.run(run_stdio, mcp)
     finally:
-        episode.close()
+        try:  # a health check (connect, list tools, leave) leaves no open episode behind
+            episode.close(remove_if_untouched=not args.resume)
+        except RunDirWriteError as exc:
+            print(f"autolab-mcp: {exc}", file=sys.stderr)
         scorer.stop()
     return 0
 
@@ -213,7 +204,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             for key, value in summary.items():
                 print(f"{key:>18}: {value}")
             if args.events:
-                for line in (run_dir / "events.jsonl").read_text().splitlines():
+                for line in (run_dir / "events.jsonl").read_text(errors="replace").splitlines():
                     print(line)
         return 0 if not args.verify or summary["verified"] else 1
     rows = [_run_summary(p) for p in sorted(runs_dir.glob("*")) if (p / "meta.json").exists()]
@@ -247,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--wall-mode", choices=["serving", "real"], default="serving",
+                       help="how a new episode's wall budget counts: while a server runs it (serving, the "
+                       "default) or since it started, downtime between servers included (real; `eval` and "
+                       "`call` use it)")
     serve.add_argument("--wall-sec", type=float, help="override the episode wall-clock budget")
     serve.add_argument("--compute-sec", type=float, help="override the sandbox compute budget")
     serve.add_argument("--experiments", type=int, help="override the experiment count budget")

@@ -7,10 +7,12 @@ persisted in the run directory, so a killed server resumes where it stopped.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import secrets
+import shutil
 import stat
 import threading
 import time
@@ -21,11 +23,29 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from autolab_mcp.budget import BudgetExhausted, BudgetLimits, BudgetReport, Ledger
+from autolab_mcp.budget import BudgetExhausted, BudgetLimits, BudgetReport, Ledger, WallMode
 from autolab_mcp.globs import matches
+from autolab_mcp.rundir_files import (
+    RunDirCorrupt,
+    RunDirWriteError,
+    atomic_write_text,
+    describe_os_error,
+    disk_refusals_as,
+    read_json,
+    read_model,
+)
 from autolab_mcp.runlog import RunLog
 from autolab_mcp.runtime import ensure_runtime
-from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest, ExecResult, Limits, RunningSandbox, SandboxBackend
+from autolab_mcp.sandbox.base import (
+    AGENT_UID,
+    ExecRequest,
+    ExecResult,
+    KilledBy,
+    Limits,
+    RunningSandbox,
+    SandboxBackend,
+)
+from autolab_mcp.score_jobs import ScoreJob, ScoreJobInfo, ScoreJobs
 from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerTimeout, ScorerUnavailable
 from autolab_mcp.taskspec import Task, load_task
 from autolab_mcp.workspace import Workspace, WorkspaceError
@@ -33,9 +53,9 @@ from autolab_mcp.workspace import Workspace, WorkspaceError
 log = logging.getLogger("autolab.episode")
 
 MAX_COMMAND_CHARS = 100_000
-ExperimentStatus = Literal[
-    "running", "finished", "timed_out", "cancelled", "oom_killed", "disk_exceeded", "interrupted", "failed"
-]
+#: finished: the command exited by itself (exit_code says how); killed: something ended it (killed_by says
+#: what, signal which); interrupted: the server stopped while it ran and it was settled on resume.
+ExperimentStatus = Literal["running", "finished", "killed", "interrupted", "failed"]
 
 
 class EpisodeError(RuntimeError):
@@ -43,6 +63,8 @@ class EpisodeError(RuntimeError):
 
 
 class BudgetOverrides(BaseModel):
+    wall_mode: WallMode = Field("serving", description="serving: wall time counts while a server runs the "
+                                "episode; real: since the episode started, downtime between servers included")
     wall_sec: float | None = None
     compute_sec: float | None = None
     experiments: int | None = None
@@ -66,6 +88,9 @@ class ExperimentInfo(BaseModel):
     output_tail: str = ""
     seconds: float = Field(0.0, description="sandbox wall seconds so far (charged to the compute budget)")
     timeout_sec: float
+    killed_by: KilledBy | None = Field(None, description="who ended a killed run: timeout, oom, cancel, disk, "
+                                       "shutdown (the server stopped), unknown")
+    signal: str | None = Field(None, description="the signal that ended a killed run")
     timed_out: bool = False
     oom_killed: bool = False
     output_truncated: bool = False
@@ -77,16 +102,19 @@ class ExperimentInfo(BaseModel):
 
 
 class MetricResult(BaseModel):
+    id: str = Field("", description="the scoring job; while status is pending, poll score_status(id)")
+    status: Literal["scored", "pending"] = "scored"
     snapshot: str
     split: Literal["feedback", "final"]
-    valid: bool
-    metric: float | None
-    score: float = Field(description="normalized: baseline 0, reference 1, higher is better, no cap")
+    valid: bool | None = Field(None, description="whether the quality gate holds (None while pending)")
+    metric: float | None = None
+    score: float | None = Field(None, description="normalized: baseline 0, reference 1, higher is better, no cap")
     reason: str = ""
     verdict: str = ""
     score_calls_left: int
     queued_sec: float = Field(0.0, description="seconds the scorer waited for the host's timing core (other "
                               "episodes were being measured); given back to the wall budget")
+    elapsed_sec: float = Field(0.0, description="seconds since the evaluation started")
 
 
 class SubmitResult(MetricResult):
@@ -114,9 +142,12 @@ class Episode:
         self._handles: dict[str, RunningSandbox] = {}
         self._done: dict[str, threading.Event] = {}
         self._submitting = False
+        self._touched = False
         self._result: SubmitResult | None = self._load_result()
         self._timer: threading.Timer | None = None
         self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._score_jobs = ScoreJobs()
+        self._lock_fd = _lock_run_dir(run_dir)
         self._load_experiments()
 
     # -- construction ------------------------------------------------------------
@@ -143,7 +174,7 @@ class Episode:
             experiments=budget.experiments if o.experiments is None else o.experiments,
             score_calls=budget.score_calls if o.score_calls is None else o.score_calls,
         )
-        ledger = Ledger.create(run_dir / "budget.json", limits)
+        ledger = Ledger.create(run_dir / "budget.json", limits, wall_mode=o.wall_mode)
         meta = RunMeta(run_id=run_id, task=task.name, task_root=str(task.root),
                        created=datetime.now(UTC).isoformat(), backend=backend_name, editable=editable)
         (run_dir / "meta.json").write_text(meta.model_dump_json(indent=1))
@@ -158,7 +189,7 @@ class Episode:
         meta_path = run_dir / "meta.json"
         if not meta_path.exists():
             raise EpisodeError(f"{run_dir} is not a run directory (no meta.json)")
-        meta = RunMeta.model_validate_json(meta_path.read_text())
+        meta = read_model(meta_path, RunMeta, "run metadata")
         task = load_task(meta.task_root)
         workspace = Workspace.open(run_dir / "workspace", meta.editable, run_dir / "snapshots")
         ledger = Ledger.load(run_dir / "budget.json")
@@ -166,7 +197,8 @@ class Episode:
         episode = cls(run_dir=run_dir, task=task, meta=meta, workspace=workspace, ledger=ledger,
                       backend=backend, scorer=scorer, runtime=runtime)
         interrupted = episode._settle_interrupted()
-        episode.log.append("episode_resumed", interrupted_experiments=interrupted,
+        scores = episode._settle_interrupted_scores()
+        episode.log.append("episode_resumed", interrupted_experiments=interrupted, interrupted_scores=scores,
                            budget=episode.ledger.report().model_dump())
         return episode
 
@@ -180,12 +212,33 @@ class Episode:
         self._timer.daemon = True
         self._timer.start()
 
-    def close(self) -> None:
+    def close(self, *, remove_if_untouched: bool = False) -> None:
+        """Stop the episode's sandboxes (reported killed by `shutdown`) and persist. With
+        `remove_if_untouched`, a run that never saw a tool call (a client's health check that
+        connected, listed the tools and left) is removed instead of left open."""
         if self._timer:
             self._timer.cancel()
-        for handle in list(self._handles.values()):
-            handle.kill()
+        running = list(self._handles.items())
+        for _exp_id, handle in running:
+            handle.kill("shutdown")
+        deadline = time.monotonic() + 3.0
+        for exp_id, _handle in running:  # let the watchers record how they ended
+            self._done[exp_id].wait(max(0.0, deadline - time.monotonic()))
         self.ledger.persist()
+        if remove_if_untouched and not self.touched:
+            log.info("run %s saw no tool call; removing it", self.meta.run_id)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @property
+    def touched(self) -> bool:
+        """Whether any tool was called in this episode (in this or an earlier server)."""
+        return self._touched or any(e.get("kind") == "tool" for e in self.log.read())
+
+    def note_tool_call(self) -> None:
+        self._touched = True
 
     def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
         """Called with (kind, details) for notable events (used by the demo's live output)."""
@@ -223,7 +276,7 @@ class Episode:
     # -- files -------------------------------------------------------------------
 
     def write_file(self, path: str, content: str) -> Any:
-        with self._lock:
+        with self._lock, disk_refusals_as(self.run_dir):
             self._require_active()
             change = self.workspace.write_file(path, content)
             _hand_to_agent(self.workspace.root)
@@ -231,7 +284,7 @@ class Episode:
         return change
 
     def apply_patch(self, patch: str) -> Any:
-        with self._lock:
+        with self._lock, disk_refusals_as(self.run_dir):
             self._require_active()
             change = self.workspace.apply_patch(patch)
             _hand_to_agent(self.workspace.root)
@@ -239,7 +292,7 @@ class Episode:
         return change
 
     def restore(self, snapshot_id: str) -> Any:
-        with self._lock:
+        with self._lock, disk_refusals_as(self.run_dir):
             self._require_active()
             change = self.workspace.restore(snapshot_id)
             _hand_to_agent(self.workspace.root)
@@ -304,52 +357,76 @@ class Episode:
                 self._handles[exp_id] = handle
                 self._done[exp_id] = threading.Event()
                 self.log.append("experiment_started", id=exp_id, command=command, timeout_sec=granted)
-            except Exception:  # never leave a reservation or a process behind
+            except Exception:  # a refused start charges nothing and leaves no reservation or process behind
                 handle.kill()
-                finished = handle.wait(30)
-                self.ledger.settle_experiment(exp_id, finished.duration_sec if finished else None)
+                handle.wait(30)
+                self.ledger.cancel_reservation(exp_id)
                 self._experiments.pop(exp_id, None)
                 self._handles.pop(exp_id, None)
+                self._done.pop(exp_id, None)
                 raise
         self._emit("experiment_started", info=info)
         threading.Thread(target=self._watch, args=(exp_id, handle), daemon=True, name=exp_id).start()
         return info
 
     def _watch(self, exp_id: str, handle: RunningSandbox) -> None:
-        """Settle the budget when the run ends, whether or not anyone is polling."""
+        """Settle the budget when the run ends, whether or not anyone is polling. The run always settles
+        in memory, even when the run directory cannot be written (a full disk): then its record says so."""
         last_note = 0.0
         result: ExecResult | None = None
-        while result is None:
-            result = handle.wait(1.0)
-            now = time.monotonic()
-            if result is None and now - last_note >= 2.0:
-                self.ledger.note_progress(exp_id, handle.elapsed())
-                last_note = now
-        charged = self.ledger.settle_experiment(exp_id, result.duration_sec)
-        status: ExperimentStatus = (
-            "timed_out" if result.timed_out else "oom_killed" if result.oom_killed
-            else "disk_exceeded" if result.disk_exceeded
-            else "cancelled" if result.cancelled else "finished"
-        )
-        snapshot_after = None
-        with self._lock:
-            _hand_to_agent(self.workspace.root)
-            if not self.submitted and not self._submitting:
-                changed = self.workspace.snapshot_if_changed(f"experiment {exp_id}")
-                snapshot_after = changed.id if changed else None
-            current = self._experiments[exp_id].model_copy(update={
-                "status": status, "exit_code": result.exit_code, "output_tail": result.output_tail,
-                "seconds": round(charged, 3), "timed_out": result.timed_out, "oom_killed": result.oom_killed,
-                "output_truncated": result.output_truncated, "limits_mode": result.limits_mode,
-                "finished_at": time.time(), "snapshot_after": snapshot_after,
-            })
-            self._experiments[exp_id] = current
-            self._handles.pop(exp_id, None)
-            self._save_experiment(current)
-        self.log.append("experiment_finished", id=exp_id, status=status, exit_code=result.exit_code,
-                        seconds=round(charged, 3), budget=self.ledger.report().model_dump())
-        self._emit("experiment_finished", info=current)
-        self._done[exp_id].set()
+        try:
+            while result is None:
+                result = handle.wait(1.0)
+                now = time.monotonic()
+                if result is None and now - last_note >= 2.0:
+                    self.ledger.note_progress(exp_id, handle.elapsed())
+                    last_note = now
+            charged = self.ledger.settle_experiment(exp_id, result.duration_sec)
+            status: ExperimentStatus = "finished" if result.killed_by is None else "killed"
+            problems: list[str] = []
+            snapshot_after = None
+            with self._lock:
+                try:
+                    _hand_to_agent(self.workspace.root)
+                    if not self.submitted and not self._submitting:
+                        changed = self.workspace.snapshot_if_changed(f"experiment {exp_id}")
+                        snapshot_after = changed.id if changed else None
+                except OSError as exc:
+                    problems.append(f"no snapshot of its changes: {describe_os_error(exc)}")
+                tail = result.output_tail
+                current = self._experiments[exp_id].model_copy(update={
+                    "status": status, "exit_code": result.exit_code, "output_tail": tail,
+                    "seconds": round(charged, 3), "timed_out": result.timed_out, "oom_killed": result.oom_killed,
+                    "killed_by": result.killed_by, "signal": result.signal,
+                    "output_truncated": result.output_truncated, "limits_mode": result.limits_mode,
+                    "finished_at": time.time(), "snapshot_after": snapshot_after,
+                })
+                try:
+                    self._save_experiment(current)
+                except RunDirWriteError as exc:
+                    problems.append(f"its record is kept in memory only: {exc}")
+                if problems:
+                    note = "[the run directory could not be written: " + "; ".join(problems) + "]"
+                    current = current.model_copy(update={"output_tail": f"{tail}\n{note}"[-8192:]})
+                self._experiments[exp_id] = current
+                self._handles.pop(exp_id, None)
+            try:
+                self.log.append("experiment_finished", id=exp_id, status=status, exit_code=result.exit_code,
+                                killed_by=result.killed_by, signal=result.signal,
+                                seconds=round(charged, 3), budget=self.ledger.report().model_dump())
+            except RunDirWriteError as exc:
+                log.warning("experiment %s: %s", exp_id, exc)
+            self._emit("experiment_finished", info=current)
+        except Exception:  # never leave an experiment `running` forever
+            log.exception("experiment %s: settling failed", exp_id)
+            with self._lock:
+                if self._experiments[exp_id].status == "running":
+                    self._experiments[exp_id] = self._experiments[exp_id].model_copy(update={
+                        "status": "failed", "finished_at": time.time(),
+                        "output_tail": "[the server could not settle this run; see its log]"})
+                self._handles.pop(exp_id, None)
+        finally:
+            self._done[exp_id].set()
 
     def experiment(self, exp_id: str) -> ExperimentInfo:
         info = self._experiments.get(exp_id)
@@ -369,10 +446,15 @@ class Episode:
             event.wait(wait_sec)
         return self.experiment(exp_id)
 
-    def cancel_experiment(self, exp_id: str) -> ExperimentInfo:
+    def cancel_experiment(self, exp_id: str, idempotent: bool = False) -> ExperimentInfo:
+        """Kill a running experiment and wait for it to be settled. Cancelling one that already ended
+        is refused, or with `idempotent` (the MCP tool) answered with how it ended."""
         info = self.experiment(exp_id)
         handle = self._handles.get(exp_id)
         if info.status != "running" or handle is None:
+            if idempotent:
+                self._done[exp_id].wait(30)
+                return self.experiment(exp_id)
             raise EpisodeError(f"experiment {exp_id} is not running (status {info.status})")
         handle.kill()
         self._done[exp_id].wait(30)
@@ -382,17 +464,14 @@ class Episode:
         return [self.experiment(exp_id) for exp_id in self._experiments]
 
     def _save_experiment(self, info: ExperimentInfo) -> None:
-        path = self.run_dir / "experiments" / f"{info.id}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(info.model_dump_json(indent=1))
-        os.replace(tmp, path)
+        atomic_write_text(self.run_dir / "experiments" / f"{info.id}.json", info.model_dump_json(indent=1))
 
     def _load_experiments(self) -> None:
         directory = self.run_dir / "experiments"
         if not directory.is_dir():
             return
         for path in sorted(directory.glob("exp-*.json")):
-            info = ExperimentInfo.model_validate_json(path.read_text())
+            info = read_model(path, ExperimentInfo, "experiment record")
             self._experiments[info.id] = info
             event = threading.Event()
             event.set()
@@ -419,40 +498,100 @@ class Episode:
         return interrupted
 
     # -- scoring -----------------------------------------------------------------
+    # get_metric and submit are jobs (score_jobs.py): the call waits up to wait_sec and otherwise
+    # answers `pending` with an id; events.jsonl gets score_started when a job starts and exactly one
+    # of score / submitted / score_failed / score_interrupted (on resume, after a crash) for it.
 
     def _require_scorer(self) -> ScorerProcess:
         if self.scorer is None:
             raise EpisodeError("no scorer is attached to this server")
         return self.scorer
 
-    def get_metric(self) -> MetricResult:
+    def start_metric(self) -> ScoreJob[MetricResult]:
+        """Charge one score call and start the feedback evaluation; refusals charge nothing."""
         scorer = self._require_scorer()
-        with self._lock:
+        with self._lock, disk_refusals_as(self.run_dir):
             self._require_active()
             snapshot_id, archive = self.workspace.freeze()  # refused (unusable files) before anything is charged
             try:
                 self.ledger.charge_score_call()
             except BudgetExhausted as exc:
                 raise EpisodeError(str(exc)) from exc
-        try:
-            signed = self._evaluate(scorer, "feedback", archive, snapshot_id)
-        except EpisodeError:
-            self.ledger.refund_score_call()
-            raise
-        record = signed.record
-        self.ledger.credit_wall(record.queued_seconds)
-        precision = self.task.config.autolab.feedback_precision
-        left = self.ledger.report().score_calls.left
-        result = MetricResult(
-            snapshot=snapshot_id, split="feedback", valid=record.valid,
-            metric=None if record.metric is None else round(record.metric, precision + 3),
-            score=round(record.score, precision), reason=record.reason, verdict=record.verdict,
-            score_calls_left=int(left), queued_sec=round(record.queued_seconds, 1),
-        )
-        self.log.append("score", split="feedback", snapshot=snapshot_id, record=signed.record.model_dump(mode="json"),
-                        signature=signed.signature)
-        self._emit("metric", result=result)
-        return result
+            job_id = self._score_jobs.new_id()
+            try:
+                self.log.append("score_started", job=job_id, call="get_metric", snapshot=snapshot_id)
+            except Exception:
+                self.ledger.refund_score_call()
+                raise
+
+        def work() -> MetricResult:
+            try:
+                signed = self._evaluate(scorer, "feedback", archive, snapshot_id)
+            except Exception as exc:
+                self.ledger.refund_score_call()
+                self.log.append("score_failed", job=job_id, error=str(exc), refunded=True)
+                raise
+            record = signed.record
+            self.ledger.credit_wall(record.queued_seconds)
+            precision = self.task.config.autolab.feedback_precision
+            result = MetricResult(
+                id=job_id, snapshot=snapshot_id, split="feedback", valid=record.valid,
+                metric=None if record.metric is None else round(record.metric, precision + 3),
+                score=round(record.score, precision), reason=_reason(record), verdict=record.verdict,
+                score_calls_left=int(self.ledger.report().score_calls.left),
+                queued_sec=round(record.queued_seconds, 1), elapsed_sec=round(time.monotonic() - t0, 1),
+            )
+            self.log.append("score", job=job_id, split="feedback", snapshot=snapshot_id,
+                            record=record.model_dump(mode="json"), signature=signed.signature)
+            self._emit("metric", result=result)
+            return result
+
+        t0 = time.monotonic()
+        job = self._score_jobs.add(ScoreJob(job_id, "get_metric", snapshot_id, work))
+        job.start()
+        return job
+
+    def get_metric(self) -> MetricResult:
+        """The feedback score, waiting for it however long it takes (in-process callers; MCP polls)."""
+        job = self.start_metric()
+        job.wait(None)
+        return self._job_result(job)  # type: ignore[return-value]
+
+    def score_result(self, job_id: str, wait_sec: float = 0.0) -> MetricResult:
+        """The job's result once done (its error once failed), else a `pending` answer."""
+        job = self._score_jobs.get(job_id)
+        if job is None:
+            known = ", ".join(self._score_jobs.known()[-5:]) or "none yet"
+            raise EpisodeError(f"no scoring job {job_id!r}; recent ones: {known}")
+        if wait_sec > 0:
+            job.wait(wait_sec)
+        if not job.done:
+            split: Literal["feedback", "final"] = "final" if job.kind == "submit" else "feedback"
+            model = SubmitResult if job.kind == "submit" else MetricResult
+            return model(id=job.id, status="pending", snapshot=job.snapshot, split=split,
+                         reason=f"still evaluating after {job.elapsed():.0f} s: poll score_status(id={job.id!r})",
+                         score_calls_left=int(self.ledger.report().score_calls.left),
+                         elapsed_sec=round(job.elapsed(), 1))
+        return self._job_result(job)
+
+    def _job_result(self, job: ScoreJob[Any]) -> MetricResult:
+        if job.error is not None:
+            if isinstance(job.error, EpisodeError):
+                raise job.error
+            raise EpisodeError(f"the evaluation failed ({job.error}); the call was not charged") from job.error
+        assert job.result is not None
+        return job.result  # type: ignore[no-any-return]
+
+    def expected_score_seconds(self) -> float | None:
+        """How long this episode's last finished evaluation took: the progress total of the next one."""
+        finished = [j for j in self._score_jobs.infos() if j.finished_at is not None and j.status == "done"]
+        if not finished:
+            return None
+        last = finished[-1]
+        return round(last.finished_at - last.started_at, 1)  # type: ignore[operator]
+
+    def score_jobs(self) -> list[ScoreJobInfo]:
+        return self._score_jobs.infos()
 
     def _evaluate(self, scorer: ScorerProcess, split: Literal["feedback", "final"], archive: bytes,
                   snapshot_id: str) -> Any:
@@ -471,13 +610,16 @@ class Episode:
                 log.exception("scorer restart failed")
             raise EpisodeError(f"the scorer is unavailable ({exc}); the call was not charged, try again") from exc
 
-    def submit(self, snapshot_id: str | None = None, *, auto: bool = False) -> SubmitResult:
+    def start_submit(self, snapshot_id: str | None = None, *, auto: bool = False) -> ScoreJob[SubmitResult]:
+        """Freeze the episode and start the final evaluation (once); running experiments are cancelled."""
         scorer = self._require_scorer()
-        with self._lock:
+        with self._lock, disk_refusals_as(self.run_dir):
             if self._result is not None:
                 raise EpisodeError(f"already submitted snapshot {self._result.snapshot}; an episode is scored once")
             if self._submitting:
-                raise EpisodeError("a submission is already in progress")
+                pending = [j.id for j in self._score_jobs.pending() if j.kind == "submit"]
+                where = f": poll score_status(id={pending[0]!r})" if pending else ""
+                raise EpisodeError(f"a submission is already in progress{where}")
             if snapshot_id is not None:
                 known = {s.id for s in self.workspace.history()}
                 if snapshot_id not in known:
@@ -492,39 +634,63 @@ class Episode:
                     # the wall budget ran out with an unusable workspace: the last good snapshot counts
                     snapshot_id = self.workspace.history()[-1].id
                     archive = self.workspace.tar_of(snapshot_id)
+            job_id = self._score_jobs.new_id()
+            self.log.append("score_started", job=job_id, call="submit", snapshot=snapshot_id, auto=auto)
             self._submitting = True
-        for exp_id, handle in list(self._handles.items()):
-            handle.kill()
-            self._done[exp_id].wait(30)
-        try:
-            signed = self._evaluate(scorer, "final", archive, snapshot_id)
-        except EpisodeError:
-            with self._lock:
-                self._submitting = False
-            raise
+        chosen: str = snapshot_id
+
+        def work() -> SubmitResult:
+            for exp_id, handle in list(self._handles.items()):
+                handle.kill()
+                self._done[exp_id].wait(30)
+            try:
+                signed = self._evaluate(scorer, "final", archive, chosen)
+            except Exception as exc:
+                with self._lock:
+                    self._submitting = False
+                self.log.append("score_failed", job=job_id, error=str(exc), refunded=False)
+                raise
+            return self._record_submission(job_id, chosen, auto, signed, t0)
+
+        t0 = time.monotonic()
+        job = self._score_jobs.add(ScoreJob(job_id, "submit", chosen, work))
+        job.start()
+        return job
+
+    def submit(self, snapshot_id: str | None = None, *, auto: bool = False) -> SubmitResult:
+        """Submit and wait for the final score however long it takes (in-process callers; MCP polls)."""
+        job = self.start_submit(snapshot_id, auto=auto)
+        job.wait(None)
+        return self._job_result(job)  # type: ignore[return-value]
+
+    def _record_submission(self, job_id: str, snapshot_id: str, auto: bool, signed: Any,
+                           t0: float) -> SubmitResult:
         record = signed.record
+        self.ledger.credit_wall(record.queued_seconds)  # queued behind other episodes: not the agent's time
+        self.ledger.freeze()  # the episode is over: remaining_budget stops moving here
+        precision = self.task.config.autolab.feedback_precision
         result = SubmitResult(
-            snapshot=snapshot_id, split="final", valid=record.valid, metric=record.metric, score=record.score,
-            reason=record.reason, verdict=record.verdict, score_calls_left=int(self.ledger.report().score_calls.left),
-            auto=auto, signature=signed.signature, result_file=str(self.run_dir / "result.json"),
-            queued_sec=round(record.queued_seconds, 1),
+            id=job_id, snapshot=snapshot_id, split="final", valid=record.valid,
+            metric=None if record.metric is None else round(record.metric, precision + 3),
+            score=round(record.score, precision), reason=_reason(record), verdict=record.verdict,
+            score_calls_left=int(self.ledger.report().score_calls.left), auto=auto, signature=signed.signature,
+            result_file=str(self.run_dir / "result.json"), queued_sec=round(record.queued_seconds, 1),
+            elapsed_sec=round(time.monotonic() - t0, 1),
         )
         document = {
-            "run_id": self.meta.run_id, "task": self.task.name, "snapshot": snapshot_id, "auto": auto,
+            "run_id": self.meta.run_id, "task": self.task.name, "snapshot": snapshot_id, "auto": auto, "job": job_id,
             "submitted_at": datetime.now(UTC).isoformat(), "record": record.model_dump(mode="json"),
             "signature": signed.signature, "key_id": signed.key_id,
             "budget": self.ledger.report().model_dump(),
         }
-        tmp = self.run_dir / "result.json.tmp"
-        tmp.write_text(json.dumps(document, indent=1))
-        os.replace(tmp, self.run_dir / "result.json")
+        atomic_write_text(self.run_dir / "result.json", json.dumps(document, indent=1))
         with self._lock:
             self._result = result
             self._submitting = False
         if self._timer:
             self._timer.cancel()
-        self.log.append("submitted", snapshot=snapshot_id, auto=auto, score=record.score, valid=record.valid,
-                        metric=record.metric, signature=signed.signature)
+        self.log.append("submitted", job=job_id, snapshot=snapshot_id, auto=auto, score=record.score,
+                        valid=record.valid, metric=record.metric, signature=signed.signature)
         self._emit("submitted", result=result)
         return result
 
@@ -539,17 +705,46 @@ class Episode:
         except EpisodeError:
             log.exception("automatic submission failed")
 
+    def _settle_interrupted_scores(self) -> list[str]:
+        """After a crash: a scoring job with no outcome in the log was interrupted. A feedback call is
+        refunded (it produced nothing); an interrupted submit leaves the episode open to submit again."""
+        open_jobs: dict[str, dict[str, Any]] = {}
+        highest = 0
+        for event in self.log.read():
+            job = event.get("job")
+            if not isinstance(job, str):
+                continue
+            if job.startswith("score-") and job[6:].isdigit():
+                highest = max(highest, int(job[6:]))
+            if event.get("kind") == "score_started":
+                open_jobs[job] = event
+            elif event.get("kind") in ("score", "submitted", "score_failed", "score_interrupted"):
+                open_jobs.pop(job, None)
+        self._score_jobs = ScoreJobs(first_number=highest + 1)
+        for job, event in open_jobs.items():
+            refunded = event.get("call") == "get_metric"
+            if refunded:
+                self.ledger.refund_score_call()
+            self.log.append("score_interrupted", job=job, call=event.get("call"), snapshot=event.get("snapshot"),
+                            refunded=refunded, reason="the server stopped during this evaluation")
+        return list(open_jobs)
+
     def _load_result(self) -> SubmitResult | None:
         path = self.run_dir / "result.json"
         if not path.exists():
             return None
-        doc = json.loads(path.read_text())
-        record = doc["record"]
-        return SubmitResult(
-            snapshot=doc["snapshot"], split="final", valid=record["valid"], metric=record["metric"],
-            score=record["score"], reason=record.get("reason", ""), verdict=record.get("verdict", ""),
-            score_calls_left=0, auto=doc.get("auto", False), signature=doc["signature"], result_file=str(path),
-        )
+        doc = read_json(path, "result file")
+        try:
+            record = doc["record"]
+            return SubmitResult(
+                snapshot=doc["snapshot"], split="final", valid=record["valid"], metric=record["metric"],
+                score=record["score"], reason=record.get("reason", ""), verdict=record.get("verdict", ""),
+                score_calls_left=0, auto=doc.get("auto", False), signature=doc["signature"],
+                result_file=str(path), id=str(doc.get("job", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+            raise RunDirCorrupt(f"result file {path} is invalid: {what}") from None
 
     # -- reading -----------------------------------------------------------------
 
@@ -571,3 +766,23 @@ def _hand_to_agent(root: Path) -> None:
                 os.lchown(path, AGENT_UID, AGENT_UID)
             if (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
                 os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+
+
+def _reason(record: Any) -> str:
+    """A reason is never empty: a valid result says so."""
+    return record.reason or ("the quality gate holds" if record.valid else "the quality gate failed")
+
+
+def _lock_run_dir(run_dir: Path) -> int | None:
+    """An exclusive lock on the run directory for this Episode's life: two servers on one episode would
+    charge one budget twice and interleave its log. The kernel drops it when the process dies."""
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EpisodeError(
+            f"run {run_dir.name} is already being served by another process; stop that server first "
+            "(one server per episode)"
+        ) from None
+    return fd

@@ -88,6 +88,21 @@ def _error_text(response: httpx.Response) -> str:
         return response.text[:2000]
 
 
+_DIR_PREFIX = "autolab-scorer-"
+
+
+def _remove_stale_dirs() -> None:
+    """Socket directories of servers that died without cleaning up (SIGKILL): their owner pid is gone."""
+    for d in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*"):
+        try:
+            pid = int((d / "owner.pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):  # not ours to judge (no pid file, another user's): leave it
+            continue
+
+
 class ScorerProcess:
     """Starts (and restarts) `python -m scorer` for one task on a private unix socket."""
 
@@ -100,8 +115,10 @@ class ScorerProcess:
         self.backend = backend
         self.start_timeout = start_timeout
         self.eval_timeout = eval_timeout
-        self._dir = Path(tempfile.mkdtemp(prefix="autolab-scorer-"))
+        _remove_stale_dirs()
+        self._dir = Path(tempfile.mkdtemp(prefix=_DIR_PREFIX))
         os.chmod(self._dir, 0o700)
+        (self._dir / "owner.pid").write_text(str(os.getpid()))
         self.socket_path = self._dir / "scorer.sock"
         self._token = secrets.token_urlsafe(32)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -110,8 +127,15 @@ class ScorerProcess:
                                    timeout=eval_timeout + queue_timeout)
 
     def start(self) -> None:
+        """Start the scorer; a failed start leaves nothing behind (no process, no socket directory)."""
         with self._lock:
-            self._start()
+            try:
+                self._start()
+            except BaseException:
+                self._kill()
+                self.client.close()
+                shutil.rmtree(self._dir, ignore_errors=True)
+                raise
 
     def _start(self) -> None:
         self.socket_path.unlink(missing_ok=True)

@@ -9,9 +9,12 @@ client's usual 60 s cut: experiments return a handle to poll.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -22,22 +25,46 @@ from pydantic import BaseModel, Field
 
 from autolab_mcp.budget import BudgetExhausted, BudgetReport
 from autolab_mcp.episode import Episode, EpisodeError, ExperimentInfo, MetricResult, SubmitResult
+from autolab_mcp.log_relay import LogRelay
 from autolab_mcp.patch import PatchError
+from autolab_mcp.rundir_files import RunDirWriteError
 from autolab_mcp.runlog import clip_value
+from autolab_mcp.score_jobs import ScoreJobInfo
 from autolab_mcp.workspace import Change, FileListing, FileRead, SnapshotInfo, WorkspaceError
 
+log = logging.getLogger("autolab.server")
 T = TypeVar("T")
 MAX_WAIT_SEC = 50.0
-REFUSALS = (EpisodeError, WorkspaceError, PatchError, BudgetExhausted, ValueError)
+REFUSALS = (EpisodeError, WorkspaceError, PatchError, BudgetExhausted, RunDirWriteError, ValueError)
+CANCELLED_BY_CLIENT = "cancelled by the client (notifications/cancelled)"
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 EDIT = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
+#: run_experiment: the command may rewrite editable files (a snapshot records it), so it is destructive
+RUN = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False)
 SPEND = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
+CANCEL = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+FINAL = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False)
+
+#: Seconds a call may wait before it answers `running`/`pending` with an id (clients cut calls at ~60 s).
+WaitSec = Annotated[float, Field(strict=True, ge=0, le=MAX_WAIT_SEC, allow_inf_nan=False,
+                                 description=f"seconds to wait for the end before answering with an id "
+                                 f"to poll (0 to {MAX_WAIT_SEC:g})")]
+Offset = Annotated[int, Field(strict=True, ge=0, description="byte offset to start reading at")]
+Limit = Annotated[int | None, Field(strict=True, gt=0, description="bytes to read (at most 256 KiB)")]
+
+
+def _version() -> str:
+    try:
+        return package_version("autolab-mcp")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
 
 
 class HistoryEntry(BaseModel):
     snapshots: list[SnapshotInfo]
     experiments: list[ExperimentInfo]
+    scores: list[ScoreJobInfo] = Field(default_factory=list, description="every get_metric/submit job")
 
 
 class DiffResult(BaseModel):
@@ -57,21 +84,31 @@ def _summary(value: Any) -> Any:
 def build_server(episode: Episode) -> MCPServer:
     task = episode.task
     cfg = task.config
+    cap = cfg.autolab.experiment_timeout_sec
+    TimeoutSec = Annotated[float | None, Field(
+        strict=True, ge=1, le=cap, allow_inf_nan=False,
+        description=f"seconds before the run is killed, 1 to {cap:g} (default {cap:g})")]
     mcp = MCPServer(
         "autolab-mcp",
+        version=_version(),
         instructions=(
             f"An optimization task ({task.name}, axis: {cfg.metadata.axis}, metric: {cfg.optimization.metric}, "
             f"{cfg.optimization.direction} is better). Read the resource autolab://instruction first. "
             "Edit the editable files, run experiments, ask for a metric (rationed), then submit once."
         ),
     )
+    relay = LogRelay(mcp)
 
     def record(tool: str, args: dict[str, Any], started: float, result: Any = None, error: str | None = None) -> None:
-        episode.log.append(
-            "tool", tool=tool, args=args, ok=error is None, error=error,
-            result=None if result is None else _summary(result), seconds=round(time.monotonic() - started, 4),
-            budget=episode.ledger.report().model_dump(),
-        )
+        episode.note_tool_call()
+        try:
+            episode.log.append(
+                "tool", tool=tool, args=args, ok=error is None, error=error,
+                result=None if result is None else _summary(result), seconds=round(time.monotonic() - started, 4),
+                budget=episode.ledger.report().model_dump(),
+            )
+        except RunDirWriteError as exc:  # a full disk must not turn the answer itself into an error
+            log.warning("could not log the %s call: %s", tool, exc)
 
     def call(tool: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -83,131 +120,163 @@ def build_server(episode: Episode) -> MCPServer:
         record(tool, args, started, result=result)
         return result
 
-    async def acall(tool: str, args: dict[str, Any], fn: Callable[[], Awaitable[T]]) -> T:
+    async def acall(tool: str, args: dict[str, Any], ctx: Context, fn: Callable[[], Awaitable[T]]) -> T:
         started = time.monotonic()
         try:
             result = await fn()
         except REFUSALS as exc:
             record(tool, args, started, error=str(exc))
+            await relay.flush(ctx)
             raise ToolError(str(exc)) from exc
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lambda: record(tool, args, started, error=CANCELLED_BY_CLIENT))
+            raise
         record(tool, args, started, result=result)
+        await relay.flush(ctx)
         return result
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="List files", annotations=READ_ONLY)
     def list_files(path: str = ".") -> FileListing:
         """List files under a workspace directory (recursive); marks which files are editable."""
         return call("list_files", {"path": path}, lambda: episode.workspace.listing(path))
 
-    @mcp.tool(annotations=READ_ONLY)
-    def read_file(path: str, offset: int = 0, limit: int | None = None) -> FileRead:
+    @mcp.tool(title="Read a file", annotations=READ_ONLY)
+    def read_file(path: str, offset: Offset = 0, limit: Limit = None) -> FileRead:
         """Read a workspace file (UTF-8). At most 256 KiB per call; page with offset/limit (bytes)."""
         return call("read_file", {"path": path, "offset": offset, "limit": limit},
                     lambda: episode.workspace.read_file(path, offset=offset, limit=limit))
 
-    @mcp.tool(annotations=EDIT)
+    @mcp.tool(title="Write a file", annotations=EDIT)
     def write_file(path: str, content: str) -> Change:
         """Replace (or create) an editable file with `content`. Makes a snapshot."""
         return call("write_file", {"path": path, "content": content}, lambda: episode.write_file(path, content))
 
-    @mcp.tool(annotations=EDIT)
+    @mcp.tool(title="Apply a patch", annotations=EDIT)
     def apply_patch(patch: str) -> Change:
         """Apply a unified diff (as `git diff` or `diff -u` prints it) to editable files: all hunks or none."""
         return call("apply_patch", {"patch": patch}, lambda: episode.apply_patch(patch))
 
-    async def wait_for(exp_id: str, wait_sec: float, ctx: Context) -> ExperimentInfo:
+    async def wait_for(exp_id: str, wait_sec: float, ctx: Context, total: float | None) -> ExperimentInfo:
         deadline = time.monotonic() + max(0.0, min(wait_sec, MAX_WAIT_SEC))
         while True:
             info = episode.experiment(exp_id)
+            if info.status != "running":
+                await ctx.report_progress(info.seconds, info.seconds, f"{exp_id} {_ended(info)}")
+                return info
             left = deadline - time.monotonic()
-            if info.status != "running" or left <= 0:
+            if left <= 0:
                 return info
             await anyio.to_thread.run_sync(episode.wait_experiment, exp_id, min(1.0, left))
             info = episode.experiment(exp_id)
-            last_line = info.output_tail.strip().splitlines()[-1:] or [""]
-            await ctx.report_progress(info.seconds, info.timeout_sec, f"{exp_id} running: {last_line[0][:200]}")
+            if info.status == "running":
+                last_line = info.output_tail.strip().splitlines()[-1:] or [""]
+                await ctx.report_progress(info.seconds, total, f"{exp_id} running: {last_line[0][:200]}")
 
-    @mcp.tool(annotations=SPEND)
     async def run_experiment(
-        command: str, ctx: Context, timeout_sec: float | None = None, wait_sec: float = 30.0
+        command: str, ctx: Context, timeout_sec: float | None = None, wait_sec: WaitSec = 30.0
     ) -> ExperimentInfo:
         """Run `bash -c command` in a fresh sandbox over the workspace (no network; non-editable files read-only).
 
         Costs one experiment and the seconds it runs (compute budget). Returns when it ends or after
-        `wait_sec` (max 50) with status `running`: then poll experiment_status(id).
+        `wait_sec` (0-50 s) with status `running`: then poll experiment_status(id). Cancelling this call
+        kills the run; only the seconds it ran are charged.
         """
         async def run() -> ExperimentInfo:
-            info = await anyio.to_thread.run_sync(episode.start_experiment, command, timeout_sec)
-            return await wait_for(info.id, wait_sec, ctx)
-        return await acall("run_experiment", {"command": command, "timeout_sec": timeout_sec,
-                                              "wait_sec": wait_sec}, run)
-
-    @mcp.tool(annotations=READ_ONLY)
-    async def experiment_status(id: str, ctx: Context, wait_sec: float = 0.0) -> ExperimentInfo:
-        """Status, output tail and seconds of an experiment; waits up to `wait_sec` (max 50) for it to end."""
-        return await acall("experiment_status", {"id": id, "wait_sec": wait_sec},
-                           lambda: wait_for(id, wait_sec, ctx))
-
-    @mcp.tool(annotations=SPEND)
-    def cancel_experiment(id: str) -> ExperimentInfo:
-        """Kill a running experiment and its whole process tree; only the seconds it ran are charged."""
-        return call("cancel_experiment", {"id": id}, lambda: episode.cancel_experiment(id))
-
-    async def with_heartbeat(ctx: Context, label: str, fn: Callable[[], T]) -> T:
-        started = time.monotonic()
-        result: list[T] = []
-        errors: list[Exception] = []
-
-        async def work() -> None:
+            # shielded: a cancel that lands while the sandbox starts must not lose its id
+            with anyio.CancelScope(shield=True):
+                info = await anyio.to_thread.run_sync(episode.start_experiment, command, timeout_sec)
             try:
-                result.append(await anyio.to_thread.run_sync(fn))
-            except Exception as exc:
-                errors.append(exc)
-            finally:
-                tg.cancel_scope.cancel()
+                return await wait_for(info.id, wait_sec, ctx, timeout_sec)
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(episode.cancel_experiment, info.id, True)
+                raise
+        return await acall("run_experiment", {"command": command, "timeout_sec": timeout_sec,
+                                              "wait_sec": wait_sec}, ctx, run)
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(work)
-            while True:
-                await anyio.sleep(5)
-                elapsed = time.monotonic() - started
-                await ctx.report_progress(elapsed, None, f"{label} ({elapsed:.0f} s)")
-        if errors:
-            raise errors[0]
-        return result[0]
+    run_experiment.__annotations__["timeout_sec"] = TimeoutSec  # the task's cap goes into the schema
+    mcp.tool(title="Run an experiment", annotations=RUN)(run_experiment)
 
-    @mcp.tool(annotations=SPEND)
-    async def get_metric(ctx: Context) -> MetricResult:
-        """Score the current editable files on the hidden feedback split (costs one score call)."""
-        return await acall("get_metric", {}, lambda: with_heartbeat(ctx, "scoring", episode.get_metric))
+    @mcp.tool(title="Experiment status", annotations=READ_ONLY)
+    async def experiment_status(id: str, ctx: Context, wait_sec: WaitSec = 0.0) -> ExperimentInfo:
+        """Status, output tail and seconds of an experiment; waits up to `wait_sec` (0-50 s) for it to end."""
+        return await acall("experiment_status", {"id": id, "wait_sec": wait_sec}, ctx,
+                           lambda: wait_for(id, wait_sec, ctx, None))
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="Cancel an experiment", annotations=CANCEL)
+    def cancel_experiment(id: str) -> ExperimentInfo:
+        """Kill a running experiment and its whole process tree; only the seconds it ran are charged.
+        Cancelling one that already ended changes nothing and returns how it ended."""
+        return call("cancel_experiment", {"id": id}, lambda: episode.cancel_experiment(id, True))
+
+    async def wait_score(job_id: str, wait_sec: float, ctx: Context, label: str) -> SubmitResult | MetricResult:
+        deadline = time.monotonic() + max(0.0, min(wait_sec, MAX_WAIT_SEC))
+        expected = episode.expected_score_seconds()
+        while True:
+            left = deadline - time.monotonic()
+            result = await anyio.to_thread.run_sync(episode.score_result, job_id, max(0.0, min(5.0, left)))
+            if result.status != "pending":
+                await ctx.report_progress(result.elapsed_sec, result.elapsed_sec, f"{label} finished")
+                return result
+            if deadline - time.monotonic() <= 0:
+                return result
+            await ctx.report_progress(result.elapsed_sec, expected, f"{label} ({result.elapsed_sec:.0f} s)")
+
+    @mcp.tool(title="Score on hidden feedback data", annotations=SPEND)
+    async def get_metric(ctx: Context, wait_sec: WaitSec = 30.0) -> MetricResult:
+        """Score the current editable files on the hidden feedback split (costs one score call).
+
+        Answers when the evaluation ends or after `wait_sec` (0-50 s) with status `pending` and an id:
+        then poll score_status(id). A failed evaluation is not charged.
+        """
+        async def run() -> MetricResult:
+            job = await anyio.to_thread.run_sync(episode.start_metric)
+            return await wait_score(job.id, wait_sec, ctx, "scoring")
+        return await acall("get_metric", {"wait_sec": wait_sec}, ctx, run)
+
+    @mcp.tool(title="Scoring status", annotations=READ_ONLY)
+    async def score_status(id: str, ctx: Context, wait_sec: WaitSec = 30.0) -> SubmitResult:
+        """The result of a get_metric or submit that answered `pending`; waits up to `wait_sec` (0-50 s)."""
+        async def run() -> SubmitResult:
+            result = await wait_score(id, wait_sec, ctx, "scoring")
+            return result if isinstance(result, SubmitResult) else SubmitResult(**result.model_dump())
+        return await acall("score_status", {"id": id, "wait_sec": wait_sec}, ctx, run)
+
+    @mcp.tool(title="Remaining budget", annotations=READ_ONLY)
     def remaining_budget() -> BudgetReport:
         """Every budget kind: limit, used, reserved (held by running experiments) and left."""
         return call("remaining_budget", {}, episode.budget)
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="History", annotations=READ_ONLY)
     def history() -> HistoryEntry:
-        """Every snapshot (one per change) and every experiment, oldest first."""
+        """Every snapshot (one per change), every experiment and every scoring call, oldest first."""
         return call("history", {}, lambda: HistoryEntry(snapshots=episode.workspace.history(),
-                                                        experiments=episode.experiments()))
+                                                        experiments=episode.experiments(),
+                                                        scores=episode.score_jobs()))
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(title="Diff snapshots", annotations=READ_ONLY)
     def diff(a: str, b: str | None = None) -> DiffResult:
         """Unified diff between snapshot `a` and snapshot `b` (default: the current workspace)."""
         return call("diff", {"a": a, "b": b},
                     lambda: DiffResult(a=a, b=b or "workspace", diff=episode.workspace.diff(a, b)))
 
-    @mcp.tool(annotations=EDIT)
+    @mcp.tool(title="Restore a snapshot", annotations=EDIT)
     def restore(snapshot: str) -> Change:
         """Set the editable files back to a snapshot (makes a new snapshot)."""
         return call("restore", {"snapshot": snapshot}, lambda: episode.restore(snapshot))
 
-    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=False,
-                                          openWorldHint=False))
-    async def submit(ctx: Context, snapshot: str | None = None) -> SubmitResult:
-        """Final evaluation on the hidden final split, once. Ends the episode: afterwards only reads work."""
-        return await acall("submit", {"snapshot": snapshot},
-                           lambda: with_heartbeat(ctx, "final evaluation", lambda: episode.submit(snapshot)))
+    @mcp.tool(title="Submit (final score)", annotations=FINAL)
+    async def submit(ctx: Context, snapshot: str | None = None, wait_sec: WaitSec = 30.0) -> SubmitResult:
+        """Final evaluation on the hidden final split, once. Ends the episode: afterwards only reads work.
+
+        Answers when the evaluation ends or after `wait_sec` (0-50 s) with status `pending` and an id:
+        then poll score_status(id).
+        """
+        async def run() -> SubmitResult:
+            job = await anyio.to_thread.run_sync(lambda: episode.start_submit(snapshot))
+            return await wait_score(job.id, wait_sec, ctx, "final evaluation")  # type: ignore[return-value]
+        return await acall("submit", {"snapshot": snapshot, "wait_sec": wait_sec}, ctx, run)
 
     @mcp.resource("autolab://instruction", name="instruction", mime_type="text/markdown")
     def instruction() -> str:
@@ -246,3 +315,11 @@ class ServeOptions(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8765
     token: str = Field(min_length=16)
+
+
+def _ended(info: ExperimentInfo) -> str:
+    if info.status == "killed":
+        return f"killed ({info.killed_by}, {info.signal})"
+    if info.status == "finished":
+        return f"finished (exit {info.exit_code})"
+    return info.status

@@ -71,6 +71,10 @@ class AutolabSection(_Open):
     experiment_timeout_sec: float = Field(300, gt=0, description="default and cap per experiment")
     eval_timeout_sec: float = Field(300, gt=0, description="cap for one scorer evaluation")
     check_command: str = Field("", description="the public local check an agent can run as an experiment")
+    timing_core: bool | None = Field(
+        None, description="whether evaluations lease the host's timing core (pinned runs: timing, a wall-clock "
+        "limit); default: only for the faster axis. Pure counting needs none and never queues behind timing",
+    )
 
     @field_validator("editable")
     @classmethod
@@ -125,6 +129,12 @@ class Task(BaseModel):
     @property
     def axis(self) -> Axis:
         return self.config.metadata.axis
+
+    @property
+    def needs_timing_core(self) -> bool:
+        """Whether an evaluation of this task must hold the host's timing core (see cores.py)."""
+        declared = self.config.autolab.timing_core
+        return self.axis == "faster" if declared is None else declared
 
 
 REQUIRED_ENTRIES = {

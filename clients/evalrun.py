@@ -96,13 +96,15 @@ class ServerOptions(BaseModel):
     """How each episode's server is started (budget overrides go to `autolab-mcp serve`)."""
 
     backend: str = "bwrap"
+    #: real: the wall budget counts since the episode started, downtime (a lost server, a retry) included
+    wall_mode: str = "real"
     wall_sec: float | None = None
     compute_sec: float | None = None
     experiments: int | None = None
     score_calls: int | None = None
 
     def args(self) -> list[str]:
-        out = ["--backend", self.backend]
+        out = ["--backend", self.backend, "--wall-mode", self.wall_mode]
         for name in BUDGET_KINDS:
             value = getattr(self, name)
             if value is not None:
@@ -840,6 +842,9 @@ async def _finalize_async(run_dir: Path) -> dict[str, Any]:
     with open(run_dir.parent / f"{run_dir.name}.finalize.log", "a", encoding="utf-8") as errlog:
         async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=READ_TIMEOUT) as client:
             result = await client.call_tool("submit", {})
+            while not result.is_error and (result.structured_content or {}).get("status") == "pending":
+                job = (result.structured_content or {})["id"]  # keep the server up until the score is in
+                result = await client.call_tool("score_status", {"id": job, "wait_sec": 50})
             if result.is_error:  # the wall budget was spent: the server is submitting by itself
                 monitor = RunMonitor(run_dir.parent)
                 monitor.run_dir = run_dir
@@ -886,8 +891,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         temperature=args.temperature, context_chars=args.context_chars,
     )
     make_agent(args.agent, agent_options)  # fail fast on a bad agent spec
-    server = ServerOptions(backend=args.backend, wall_sec=args.wall_sec, compute_sec=args.compute_sec,
-                           experiments=args.experiments, score_calls=args.score_calls)
+    server = ServerOptions(backend=args.backend, wall_mode=args.wall_mode, wall_sec=args.wall_sec,
+                           compute_sec=args.compute_sec, experiments=args.experiments, score_calls=args.score_calls)
     table = None if args.json else LiveTable()
     if table is not None:
         print(f"autolab-mcp eval: {len(tasks)} task(s) x {len(seeds)} seed(s), agent {args.agent}, "
@@ -954,6 +959,9 @@ def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     llm.add_argument("--temperature", type=float)
     llm.add_argument("--context-chars", type=int, default=400_000, help="conversation kept under this size")
     budget = p.add_argument_group("budget overrides (passed to `autolab-mcp serve`)")
+    budget.add_argument("--wall-mode", choices=["real", "serving"], default="real",
+                        help="wall budget since the episode started, downtime included (real, the default), "
+                        "or only while a server runs it (serving)")
     budget.add_argument("--wall-sec", type=float)
     budget.add_argument("--compute-sec", type=float)
     budget.add_argument("--experiments", type=int)

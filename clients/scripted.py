@@ -35,11 +35,17 @@ class ToolFailed(RuntimeError):
 
 
 async def call(client: Client, name: str, args: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    """Call a tool; a scoring call that answers `pending` is polled with score_status until it ends."""
     result = await client.call_tool(name, args or {}, **kw)
     if result.is_error:
         text = " ".join(getattr(c, "text", "") for c in result.content)
         raise ToolFailed(f"{name}: {text}")
-    return result.structured_content or {}
+    out = result.structured_content or {}
+    if name in ("get_metric", "submit") and out.get("status") == "pending":
+        return await call(client, "score_status", {"id": out["id"], "wait_sec": 50}, **kw)
+    if name == "score_status" and out.get("status") == "pending":
+        return await call(client, "score_status", args, **kw)
+    return out
 
 
 def reference_patches(task: Task, read_current: dict[str, str]) -> dict[str, str]:

@@ -140,6 +140,11 @@ class EvalContext:
         pin: bool = False,
     ) -> RunOutput:
         """Run `bash -c command` in a fresh sandbox over a fresh copy of the workspace."""
+        if pin and self._cpu is None:
+            raise RuntimeError(
+                f"task {self.task.name}: a pinned run needs the timing core, but the task does not lease one; "
+                "set [autolab] timing_core = true in its task.toml"
+            )
         index = next(self._counter)
         run_root = self.scratch / "runs" / f"{index:03d}-{which}"
         workspace = run_root / "workspace"

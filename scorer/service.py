@@ -13,10 +13,10 @@ import binascii
 import hmac
 import logging
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from starlette.routing import Route
 from autolab_mcp.cores import CoreBusy, lease_timing_core
 from autolab_mcp.runtime import ensure_runtime
 from autolab_mcp.sandbox import make_backend
+from autolab_mcp.sandbox.common import kill_live_sandboxes
 from autolab_mcp.taskspec import Task, load_task
 from scorer import signing
 from scorer.evaluate import SubmissionError, evaluate_submission
@@ -60,6 +61,9 @@ class Scorer:
     def evaluate(self, request: EvaluateRequest) -> SignedRecord:
         archive = base64.b64decode(request.archive_b64, validate=True)
         runtime = self.runtime()
+        if not self.task.needs_timing_core:  # pure counting: nothing to measure, so no queue to join
+            return self._sign(evaluate_submission(self.task, request.split, archive, backend=self.backend,
+                                                  runtime=runtime, cpu=None, request_id=request.request_id))
         # the lease alone serializes: flocks on separate opens exclude each other within a process too
         with lease_timing_core(self.queue_timeout_sec) as lease:
             record = evaluate_submission(
@@ -67,6 +71,9 @@ class Scorer:
                 request_id=request.request_id,
             )
             record.queued_seconds = round(lease.waited_sec, 3)
+        return self._sign(record)
+
+    def _sign(self, record: Any) -> SignedRecord:
         payload = record.model_dump(mode="json")
         return SignedRecord(record=record, signature=signing.sign(payload, self.key), key_id=signing.key_id(self.key))
 
@@ -82,10 +89,17 @@ def _seal_hidden(task: Task) -> None:
 
 
 def _exit_when_stdin_closes() -> None:
+    """The server that started us died (even by SIGKILL): stop at once, not after the evaluation in
+    flight (uvicorn's graceful shutdown would wait for it, holding the timing core for minutes). Every
+    sandbox is killed first; the core's flock goes with the process."""
     while sys.stdin.buffer.read(4096):
         pass
     log.info("parent server is gone (stdin closed); stopping")
-    os.kill(os.getpid(), signal.SIGTERM)
+    killed = kill_live_sandboxes("shutdown", wait_sec=1.5)
+    if killed:
+        log.info("killed %d running evaluation sandbox(es)", killed)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def build_app(scorer: Scorer, token: str) -> Starlette:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,24 @@ def scorers() -> Iterator[Scorers]:
     registry.close()
 
 
+@pytest.fixture(scope="session")
+def timed_task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sorting_network with `timing_core = true`: a fast task whose evaluations lease the timing core,
+    for tests of the queue (the real timed tasks take tens of seconds to evaluate)."""
+    root = tmp_path_factory.mktemp("tasks") / "sorting_network_timed"
+    shutil.copytree(find_task("sorting_network").root, root)
+    toml = root / "task.toml"
+    toml.write_text(toml.read_text().replace("[autolab]\n", "[autolab]\ntiming_core = true\n", 1))
+    os.chmod(root.parent, 0o755)
+    return root
+
+
 @pytest.fixture
-def make_episode(tmp_path: Path, scorers: Scorers):
+def make_episode(tmp_path: Path, scorers: Scorers, timed_task_root: Path):
     episodes: list[Episode] = []
 
     def make(task_name: str = "sorting_network", **overrides: Any) -> Episode:
-        task = find_task(task_name)
+        task = find_task(str(timed_task_root) if task_name == "sorting_network_timed" else task_name)
         episode = Episode.create(task, tmp_path / "runs", backend=BwrapBackend(), scorer=scorers.get(task),
                                  overrides=BudgetOverrides(**overrides))
         episodes.append(episode)
@@ -81,10 +94,16 @@ async def connect(episode: Episode) -> AsyncIterator[Client]:
 
 
 async def tool(client: Client, name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Call a tool that must succeed; returns its structured output."""
+    """Call a tool that must succeed; returns its structured output. A scoring call that answers
+    `pending` is polled with score_status until it ends, as an agent would."""
     result = await client.call_tool(name, args or {})
     assert not result.is_error, f"{name} failed: {result.content}"
-    return result.structured_content or {}
+    out = result.structured_content or {}
+    while name in ("get_metric", "submit", "score_status") and out.get("status") == "pending":
+        result = await client.call_tool("score_status", {"id": out["id"], "wait_sec": 50})
+        assert not result.is_error, f"score_status failed: {result.content}"
+        out = result.structured_content or {}
+    return out
 
 
 async def refused(client: Client, name: str, args: dict[str, Any] | None = None) -> str:

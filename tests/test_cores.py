@@ -114,10 +114,10 @@ def another_evaluation_holds_the_core(seconds: float) -> Iterator[None]:
         other.join()
 
 
-def test_scorers_share_the_timing_core_one_evaluation_at_a_time(tmp_path: Path):
+def test_scorers_share_the_timing_core_one_evaluation_at_a_time(tmp_path: Path, timed_task_root: Path):
     """A second scorer (another episode's) waits for the core, reports how long, and answers 503
     (an uncharged "busy") when the wait exceeds its queue timeout."""
-    task = find_task("sorting_network")
+    task = find_task(str(timed_task_root))
     workspace = Workspace.create(tmp_path / "ws", task.environment_dir, task.config.autolab.editable,
                                  tmp_path / "store")
     _, archive = workspace.freeze()
@@ -139,7 +139,7 @@ def test_scorers_share_the_timing_core_one_evaluation_at_a_time(tmp_path: Path):
 async def test_time_queued_for_the_timing_core_is_not_charged_to_the_wall_budget(make_episode):
     """Another episode's evaluation holds the core for 3 s: get_metric waits, says so, and the wait
     is given back to this episode's wall budget."""
-    episode = make_episode()
+    episode = make_episode("sorting_network_timed")
     async with connect(episode) as client:
         with another_evaluation_holds_the_core(3.0):
             started = time.monotonic()
@@ -162,3 +162,31 @@ def test_auto_submit_waits_for_credited_wall_seconds(make_episode):
     while not episode.submitted and time.monotonic() < deadline:
         time.sleep(0.1)
     assert episode.submitted and episode.result.auto
+
+
+@pytest.mark.anyio
+async def test_pure_counting_tasks_never_queue_behind_timing(make_episode):
+    """sorting_network counts comparators: its evaluation takes no timing core, so another episode
+    holding the core for 10 s does not delay it at all."""
+    episode = make_episode("sorting_network")
+    assert not episode.task.needs_timing_core
+    async with connect(episode) as client:
+        with another_evaluation_holds_the_core(10.0):
+            started = time.monotonic()
+            metric = await tool(client, "get_metric")
+            elapsed = time.monotonic() - started
+            assert elapsed < 8, "waited for the timing core"
+    assert metric["valid"] and metric["queued_sec"] == 0
+
+
+@pytest.mark.anyio
+async def test_queued_time_is_given_back_on_submit_too(make_episode):
+    episode = make_episode("sorting_network_timed")
+    async with connect(episode) as client:
+        with another_evaluation_holds_the_core(3.0):
+            started = time.monotonic()
+            result = await tool(client, "submit", {"wait_sec": 0})
+            elapsed = time.monotonic() - started
+        budget = await tool(client, "remaining_budget")
+    assert result["status"] == "scored" and result["queued_sec"] >= 2.0
+    assert budget["wall_sec"]["used"] <= elapsed - result["queued_sec"] + 1.0

@@ -159,7 +159,7 @@ async def test_experiment_timeout_kills_children(make_episode):
     async with connect(make_episode()) as client:
         exp = await tool(client, "run_experiment", {
             "command": "(sleep 600 &) ; setsid sleep 601 & sleep 602", "timeout_sec": 2, "wait_sec": 30})
-        assert exp["status"] == "timed_out" and exp["timed_out"]
+        assert (exp["status"], exp["killed_by"], exp["signal"]) == ("killed", "timeout", "SIGKILL") and exp["timed_out"]
         assert 1.5 < exp["seconds"] < 10
         await anyio.sleep(0.5)
         survivors = subprocess.run(["pgrep", "-f", "sleep 60[012]"], capture_output=True, text=True).stdout
@@ -181,7 +181,7 @@ async def test_long_experiment_returns_handle_then_status_and_cancel(make_episod
         status = await tool(client, "experiment_status", {"id": exp["id"], "wait_sec": 1})
         assert status["status"] == "running" and "tick" in status["output_tail"]
         cancelled = await tool(client, "cancel_experiment", {"id": exp["id"]})
-        assert cancelled["status"] == "cancelled"
+        assert (cancelled["status"], cancelled["killed_by"]) == ("killed", "cancel")
         budget = await tool(client, "remaining_budget")
         assert budget["compute_sec"]["reserved"] == 0
         assert budget["compute_sec"]["used"] == pytest.approx(cancelled["seconds"], abs=0.01)

@@ -141,7 +141,7 @@ def test_scorer_stops_when_its_server_is_killed(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "autolab_mcp.cli", "serve", "--task", "sorting_network", "--run-dir",
          str(tmp_path / "runs"), "--http", "--port", str(free_port())],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "AUTOLAB_TOKEN": "t" * 20},
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "AUTOLAB_TOKEN": "t" * 32},
     )
     deadline = time.monotonic() + 120
     scorer_pids: list[int] = []

@@ -32,8 +32,10 @@ server (autolab). Work in propose -> test -> measure -> revise cycles: study the
 (list_files, read_file), change the editable files (apply_patch or write_file), check your change \
 with run_experiment, measure it on hidden data with get_metric (rationed: each call costs a score \
 call), and watch remaining_budget. When you are done, or the budget runs low, call submit exactly \
-once: it scores your current files on the final hidden split and ends the episode. There is no human \
-to answer questions; keep working with the tools until you submit."""
+once: it scores your current files on the final hidden split and ends the episode. A long \
+run_experiment answers status running (poll experiment_status), a long get_metric or submit answers \
+status pending with an id (poll score_status). There is no human to answer questions; keep working \
+with the tools until you submit."""
 
 NUDGE = ("You have not submitted yet. Continue working with the tools, or call `submit` if you are done "
          "(it ends the episode).")

@@ -223,8 +223,9 @@ class RecordingClient:
         ok = not result.is_error
         self._record(TOOL_CALL, name, args, call_id, started, ok, result_text(result),
                      structured=result.structured_content, error_kind=None if ok else "tool_error")
-        if name == "submit" and ok:
-            self.submitted = result.structured_content or {}
+        structured = result.structured_content or {}
+        if ok and (name == "submit" or (name == "score_status" and structured.get("split") == "final")):
+            self.submitted = structured  # a pending submit too: the episode is over, the score follows
         return result
 
     async def read_resource(self, uri: Any, **kw: Any) -> Any:

@@ -105,7 +105,7 @@ async def test_submit_while_an_experiment_rewrites_the_file(make_episode):
         assert record["files"]["network.py"] == hashlib.sha256(scored).hexdigest(), "scored != frozen snapshot"
         assert result["valid"] and result["metric"] == 66
         final = await tool(client, "experiment_status", {"id": exp["id"], "wait_sec": 10})
-        assert final["status"] == "cancelled" and final["snapshot_after"] is None, final
+        assert (final["status"], final["killed_by"]) == ("killed", "cancel") and final["snapshot_after"] is None, final
         history = episode.workspace.history()
         assert history[-1].id == result["snapshot"] and history[-1].reason == "freeze"
         await assert_consistent(client, episode, experiments=[final], experiments_used=1, score_calls=0)
