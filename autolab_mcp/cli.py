@@ -264,9 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("rest", nargs=argparse.REMAINDER)
     scorer.set_defaults(func=cmd_scorer)
 
-    from autolab_mcp import oracle
+    from autolab_mcp import call_cli, oracle
 
     oracle.add_parser(sub)
+    call_cli.add_parser(sub)
     try:  # the headless evaluation runner (clients/); optional so the server works without it
         from clients import evalrun
 

@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import stat
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -115,6 +116,10 @@ class MetricResult(BaseModel):
     queued_sec: float = Field(0.0, description="seconds the scorer waited for the host's timing core (other "
                               "episodes were being measured); given back to the wall budget")
     elapsed_sec: float = Field(0.0, description="seconds since the evaluation started")
+    candidate_sec: float | None = Field(None, description="tasks that measure time: the candidate's median run "
+                                        "time in this evaluation (2 significant figures)")
+    baseline_sec: float | None = Field(None, description="faster tasks: the unchanged baseline's median run time, "
+                                       "measured in the same call on the same core (2 significant figures)")
 
 
 class SubmitResult(MetricResult):
@@ -365,6 +370,7 @@ class Episode:
                 self._handles.pop(exp_id, None)
                 self._done.pop(exp_id, None)
                 raise
+        log.info("experiment %s started (timeout %g s)", exp_id, granted)
         self._emit("experiment_started", info=info)
         threading.Thread(target=self._watch, args=(exp_id, handle), daemon=True, name=exp_id).start()
         return info
@@ -416,6 +422,8 @@ class Episode:
                                 seconds=round(charged, 3), budget=self.ledger.report().model_dump())
             except RunDirWriteError as exc:
                 log.warning("experiment %s: %s", exp_id, exc)
+            log.info("experiment %s %s (exit %s, %s, %.1f s)", exp_id, status, result.exit_code,
+                     result.killed_by or "own exit", charged)
             self._emit("experiment_finished", info=current)
         except Exception:  # never leave an experiment `running` forever
             log.exception("experiment %s: settling failed", exp_id)
@@ -540,6 +548,7 @@ class Episode:
                 score=round(record.score, precision), reason=_reason(record), verdict=record.verdict,
                 score_calls_left=int(self.ledger.report().score_calls.left),
                 queued_sec=round(record.queued_seconds, 1), elapsed_sec=round(time.monotonic() - t0, 1),
+                **self._run_times(record),
             )
             self.log.append("score", job=job_id, split="feedback", snapshot=snapshot_id,
                             record=record.model_dump(mode="json"), signature=signed.signature)
@@ -589,6 +598,17 @@ class Episode:
             return None
         last = finished[-1]
         return round(last.finished_at - last.started_at, 1)  # type: ignore[operator]
+
+    def _run_times(self, record: Any) -> dict[str, float | None]:
+        """Median run times of a task that measures time, one per side and two significant figures, so a
+        run time read on a hidden split carries next to nothing about that split's inputs."""
+        if not self.task.needs_timing_core:
+            return {}
+        timing = record.timing or {}
+        candidate = timing.get("candidate_sec") or [
+            r["duration_sec"] for r in record.runs if r.get("which") == "candidate" and r.get("duration_sec")]
+        baseline = timing.get("baseline_sec") or []
+        return {"candidate_sec": _two_figures(candidate), "baseline_sec": _two_figures(baseline)}
 
     def score_jobs(self) -> list[ScoreJobInfo]:
         return self._score_jobs.infos()
@@ -675,7 +695,7 @@ class Episode:
             score=round(record.score, precision), reason=_reason(record), verdict=record.verdict,
             score_calls_left=int(self.ledger.report().score_calls.left), auto=auto, signature=signed.signature,
             result_file=str(self.run_dir / "result.json"), queued_sec=round(record.queued_seconds, 1),
-            elapsed_sec=round(time.monotonic() - t0, 1),
+            elapsed_sec=round(time.monotonic() - t0, 1), **self._run_times(record),
         )
         document = {
             "run_id": self.meta.run_id, "task": self.task.name, "snapshot": snapshot_id, "auto": auto, "job": job_id,
@@ -786,3 +806,10 @@ def _lock_run_dir(run_dir: Path) -> int | None:
             "(one server per episode)"
         ) from None
     return fd
+
+
+def _two_figures(values: list[float]) -> float | None:
+    if not values:
+        return None
+    median = statistics.median(values)
+    return float(f"{median:.2g}")

@@ -280,8 +280,23 @@ def build_server(episode: Episode) -> MCPServer:
 
     @mcp.resource("autolab://instruction", name="instruction", mime_type="text/markdown")
     def instruction() -> str:
-        """What the agent is told about the task."""
-        return task.instruction
+        """What the agent is told about the task, ending with this episode's actual budget (which
+        overrides may have changed from the numbers the task's text gives)."""
+        return f"{task.instruction.rstrip()}\n\n{episode_budget_text()}\n"
+
+    def episode_budget_text() -> str:
+        lim = episode.ledger.limits
+        mode = episode.ledger.wall_mode
+        clock = "since the episode started" if mode == "real" else "while a server runs the episode"
+        return (
+            "## This episode's budget (authoritative)\n\n"
+            f"- wall clock: {lim.wall_sec:g} s, counted {clock}\n"
+            f"- sandbox compute: {lim.compute_sec:g} s; one experiment runs at most {cap:g} s\n"
+            f"- experiments: {lim.experiments}\n"
+            f"- score calls (get_metric): {lim.score_calls}\n"
+            "- get_metric, submit and run_experiment answer within 50 s; a longer one returns an id to poll "
+            "(score_status, experiment_status)"
+        )
 
     @mcp.resource("autolab://task", name="task", mime_type="application/json")
     def task_spec() -> str:
@@ -291,7 +306,8 @@ def build_server(episode: Episode) -> MCPServer:
             "direction": cfg.optimization.direction, "scale": cfg.autolab.scale,
             "editable": cfg.autolab.editable, "quality_gate": cfg.autolab.quality_gate,
             "baseline": cfg.optimization.baseline.model_dump(), "reference": cfg.optimization.reference.model_dump(),
-            "budget": episode.ledger.limits.model_dump(),
+            "budget": episode.ledger.limits.model_dump(), "wall_mode": episode.ledger.wall_mode,
+            "experiment_timeout_sec": cap, "measures_time": task.needs_timing_core,
         }, indent=1)
 
     @mcp.resource("autolab://budget", name="budget", mime_type="application/json")
@@ -302,7 +318,7 @@ def build_server(episode: Episode) -> MCPServer:
     @mcp.prompt(name="start_task", description="Start working on this optimization task")
     def start_task() -> str:
         return (
-            f"You are working on the optimization task `{task.name}`.\n\n{task.instruction}\n\n"
+            f"You are working on the optimization task `{task.name}`.\n\n{instruction()}\n\n"
             "Use the autolab tools: list_files/read_file to study the code, apply_patch or write_file to change "
             "the editable files, run_experiment to test, get_metric for a rationed score on hidden data, "
             "remaining_budget to plan, and submit once when you are done."

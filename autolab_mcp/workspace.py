@@ -841,8 +841,11 @@ class Workspace:
         shas = {rel: self.store.put_blob(data) for rel, data in files.items()}
         sid = self.store.put_manifest(shas)
         parent = self.store.head()
-        if only_if_changed and sid == parent:
-            return None
+        if sid == parent:  # nothing changed since the last snapshot: it stands (never its own parent)
+            if only_if_changed:
+                return None
+            head = self.store.history()[-1]
+            return head.model_copy(update={"changed": [], "skipped": skipped, "reason": reason})
         before = self.store.manifest(parent) if parent else {}
         changed = sorted(p for p in set(shas) | set(before) if shas.get(p) != before.get(p))
         info = SnapshotInfo(

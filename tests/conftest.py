@@ -59,6 +59,19 @@ def scorers() -> Iterator[Scorers]:
     registry.close()
 
 
+def sandbox_backend(name: str) -> Any:
+    """The named backend; docker needs an engine (DOCKER_HOST: CI starts podman), else the test skips."""
+    if name == "bwrap":
+        return BwrapBackend()
+    if not os.environ.get("DOCKER_HOST"):
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the docker backend: DOCKER_HOST is unset (see .ci/run)")
+        pytest.skip("no container engine: DOCKER_HOST is unset")
+    from autolab_mcp.sandbox.docker import DockerBackend
+
+    return DockerBackend()
+
+
 @pytest.fixture(scope="session")
 def timed_task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sorting_network with `timing_core = true`: a fast task whose evaluations lease the timing core,
@@ -75,10 +88,10 @@ def timed_task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_episode(tmp_path: Path, scorers: Scorers, timed_task_root: Path):
     episodes: list[Episode] = []
 
-    def make(task_name: str = "sorting_network", **overrides: Any) -> Episode:
+    def make(task_name: str = "sorting_network", backend: str = "bwrap", **overrides: Any) -> Episode:
         task = find_task(str(timed_task_root) if task_name == "sorting_network_timed" else task_name)
-        episode = Episode.create(task, tmp_path / "runs", backend=BwrapBackend(), scorer=scorers.get(task),
-                                 overrides=BudgetOverrides(**overrides))
+        episode = Episode.create(task, tmp_path / "runs", backend=sandbox_backend(backend), backend_name=backend,
+                                 scorer=scorers.get(task), overrides=BudgetOverrides(**overrides))
         episodes.append(episode)
         return episode
 

@@ -94,8 +94,11 @@ def _core_free() -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("call", ["get_metric", "submit"])
 async def test_server_killed_mid_evaluation_frees_the_core_at_once_and_resume_refunds(
-        tmp_path, scorers, timed_task_root):
+        tmp_path, scorers, timed_task_root, call, monkeypatch):
+    # a private timing-core lock, so other evaluations on this host cannot blur what is measured
+    monkeypatch.setenv("AUTOLAB_LOCK_DIR", str(tmp_path / "locks"))
     runs = tmp_path / "runs"
     params = StdioServerParameters(
         command=sys.executable, cwd=str(REPO),
@@ -103,14 +106,16 @@ async def test_server_killed_mid_evaluation_frees_the_core_at_once_and_resume_re
         env={k: v for k, v in os.environ.items() if k.startswith("AUTOLAB_")})
     async with Client(params, read_timeout_seconds=120) as client:
         await tool(client, "write_file", {"path": "network.py", "content": SLOW_NETWORK})
-        pending = (await client.call_tool("get_metric", {"wait_sec": 0})).structured_content
+        pending = (await client.call_tool(call, {"wait_sec": 0})).structured_content
         assert pending["status"] == "pending"
         deadline = time.monotonic() + 60
         while _core_free():  # the scorer has leased the core and runs the slow candidate
             assert time.monotonic() < deadline, "the evaluation never took the timing core"
             await anyio.sleep(0.1)
         (server,) = [p for p in _pids_with(str(runs)) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
-        scorer_pids = _pids_with(str(timed_task_root) + "\0--socket")
+        children = {int(c) for t in Path(f"/proc/{server}/task").iterdir()
+                    for c in (t / "children").read_text().split()}
+        scorer_pids = [p for p in _pids_with(str(timed_task_root) + "\0--socket") if p in children]
         assert scorer_pids, "scorer process not found"
         os.kill(server, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -120,16 +125,20 @@ async def test_server_killed_mid_evaluation_frees_the_core_at_once_and_resume_re
         stopped_after = time.monotonic() - killed_at
         with pytest.raises(Exception):  # noqa: B017 - the transport is gone; any error will do
             await client.call_tool("remaining_budget", {})
-    assert stopped_after < 2.0, f"scorer and lease outlived the server by {stopped_after:.1f} s"
+    alive = [p for p in scorer_pids if p in _pids_with("scorer")]
+    assert stopped_after < 2.0, (f"scorer and lease outlived the server by {stopped_after:.1f} s "
+                                 f"(core free: {_core_free()}, scorers alive: {alive})")
     (run_dir,) = runs.iterdir()
     task = find_task(str(timed_task_root))
     resumed = Episode.resume(run_dir, backend=BwrapBackend(), scorer=scorers.get(task))
     try:
         events = resumed.log.read()
         interrupted = [e for e in events if e["kind"] == "score_interrupted"]
-        assert len(interrupted) == 1 and interrupted[0]["refunded"] is True, events[-3:]
-        assert resumed.budget().score_calls.used == 0
+        # a feedback call is refunded; an interrupted submit was never charged and may be made again
+        assert len(interrupted) == 1 and interrupted[0]["refunded"] is (call == "get_metric"), events[-3:]
+        assert resumed.budget().score_calls.used == 0 and not resumed.submitted
         assert events[-1]["kind"] == "episode_resumed" and events[-1]["interrupted_scores"] == [pending["id"]]
+        assert resumed.start_metric().id != pending["id"]  # job ids continue past the interrupted one
     finally:
         resumed.close()
 
@@ -194,3 +203,75 @@ async def test_health_check_leaves_no_episode_behind(tmp_path):
     while list(runs.iterdir()) and time.monotonic() < deadline:
         await anyio.sleep(0.1)
     assert list(runs.iterdir()) == []
+
+
+@pytest.mark.slow
+async def test_docker_experiments_die_with_a_killed_server(tmp_path):
+    from tests.conftest import sandbox_backend
+
+    backend = sandbox_backend("docker")  # skips without an engine
+    runs = tmp_path / "runs"
+    params = StdioServerParameters(
+        command=sys.executable, cwd=str(REPO),
+        args=["-m", "autolab_mcp.cli", "serve", "--task", "sorting_network", "--run-dir", str(runs),
+              "--backend", "docker"],
+        env={k: v for k, v in os.environ.items() if k.startswith(("AUTOLAB_", "DOCKER_HOST"))})
+    api = backend._api
+    async with Client(params, read_timeout_seconds=120) as client:
+        started = await tool(client, "run_experiment", {"command": "sleep 120", "wait_sec": 1})
+        assert started["status"] == "running"
+        (server,) = [p for p in _pids_with(str(runs)) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        label = "org.autolab-mcp.owner"
+        mine = [c for c in api.containers(filters={"label": label})
+                if c["Labels"][label].startswith(f"{server}-")]
+        assert len(mine) == 1, "the experiment's container, labelled with its server"
+        os.kill(server, signal.SIGKILL)
+        killed_at = time.monotonic()
+        while api.containers(all=True, filters={"id": mine[0]["Id"]}) and time.monotonic() - killed_at < 30:
+            await anyio.sleep(0.2)
+        gone_after = time.monotonic() - killed_at
+        with pytest.raises(Exception):  # noqa: B017 - the transport is gone
+            await client.call_tool("remaining_budget", {})
+    assert gone_after < 15, f"the container outlived its server by {gone_after:.0f} s"
+
+
+def test_failed_scorer_start_leaves_no_socket_dir_and_stale_dirs_are_cleaned(tmp_path):
+    import tempfile
+
+    from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = Path(tempfile.mkdtemp(prefix="autolab-scorer-"))
+    (stale / "owner.pid").write_text(str(dead.pid))  # a server that died without cleaning up
+    broken = tmp_path / "not-a-task"
+    broken.mkdir()
+    scorer = ScorerProcess(broken, "bwrap", start_timeout=60)
+    assert not stale.exists(), "a dead server's socket directory is removed on the next start"
+    socket_dir = scorer.socket_path.parent
+    with pytest.raises(ScorerUnavailable, match="exited during start-up"):
+        scorer.start()
+    assert not socket_dir.exists(), "a failed start leaves nothing behind"
+
+
+def test_stale_cgroups_of_dead_servers_are_removed():
+    from autolab_mcp.sandbox import bwrap
+
+    tree = bwrap._detect_cgroups()
+    if tree is None:
+        pytest.skip("cgroups are not managed here (not root)")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = [parent / f"{dead.pid}-1-abcdef" for parent in tree.parents.values()]
+    for d in stale:
+        d.mkdir()
+    live = [parent / f"{os.getpid()}-999-abcdef" for parent in tree.parents.values()]
+    for d in live:
+        d.mkdir()
+    try:
+        bwrap._remove_stale_runs(tree)
+        assert not any(d.exists() for d in stale)
+        assert all(d.exists() for d in live), "a live server's cgroups are left alone"
+    finally:
+        for d in live:
+            d.rmdir()

@@ -51,6 +51,8 @@ FRAMEWORKS: dict[str, tuple[str | None, str, list[str]]] = {
     "inspect-ai": ("inspect_ai", "inspect_ai_client.py", ["inspect-ai", "=mcp"]),  # Inspect imports mcp, undeclared
     # the 1.x SDK (handshake-era protocol, what most deployed clients speak) conflicts with our mcp==2.3.*
     "mcp-sdk-1.x": (None, "mcp_v1_client.py", ["=mcp>=1.20,<2"]),
+    # langchain-mcp-adapters 0.3.2 requires mcp<2; 0.3.1 (uncapped) fails to import with 2.x (mcp.shared.context)
+    "langchain": (None, "langchain_client.py", ["=langchain-mcp-adapters==0.3.2"]),
 }
 
 
@@ -188,6 +190,20 @@ def test_inspect_ai(tmp_path):
     result = assert_solved(run_dir)
     with contextlib.suppress(KeyError):
         assert findings["answer"]["submitted"] == str(result["record"]["score"])
+
+
+def test_langchain_session_keeps_one_episode(tmp_path):
+    """Tools loaded from `async with client.session(...)` share one server, so one episode; the default
+    `get_tools()` starts a server per call: the experiment is lost to the next call's fresh episode."""
+    findings, run_dir = run_client("langchain", tmp_path)  # asserts one run directory in the session's run dir
+    assert findings["missing_tools"] == []
+    assert findings["tool_calls"] == ["list_files", "run_experiment", "remaining_budget"]
+    assert "network.py" in findings["files"]
+    assert findings["experiment"] == {"id": "exp-0001", "status": "finished", "output_tail": "one-episode\n"}
+    assert findings["experiments_used"] == 1
+    events = [json.loads(ln) for ln in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["tool"] for e in events if e["kind"] == "tool"] == findings["tool_calls"]
+    assert findings["default_runs"] == 2 and findings["default_experiments_used"] == 0
 
 
 # -- Claude Code / Claude Desktop configs (no model: a stand-in `claude` checks the flags and plays MCP) --------

@@ -17,8 +17,9 @@ from tests.conftest import connect, refused, tool
 pytestmark = pytest.mark.anyio
 
 
-async def test_cancelling_a_run_experiment_call_kills_it_and_charges_only_what_it_used(make_episode):
-    episode = make_episode()
+@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+async def test_cancelling_a_run_experiment_call_kills_it_and_charges_only_what_it_used(make_episode, backend):
+    episode = make_episode(backend=backend)
     async with connect(episode) as client:
         with anyio.move_on_after(2.0):  # the client gives up on the call: notifications/cancelled
             await client.call_tool("run_experiment", {"command": "echo started; sleep 60", "wait_sec": 30})
@@ -110,3 +111,15 @@ async def test_arguments_are_strict_and_refusals_say_what_is_allowed(make_episod
         tools = {t.name: t for t in (await client.list_tools()).tools}
         timeout_schema = tools["run_experiment"].input_schema["properties"]["timeout_sec"]
         assert f"{cap:g}" in json.dumps(timeout_schema)  # the limit is in the schema, not only in refusals
+
+
+@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+async def test_server_shutdown_kills_running_experiments_and_says_so(make_episode, backend):
+    episode = make_episode(backend=backend)
+    async with connect(episode) as client:
+        started = await tool(client, "run_experiment", {"command": "echo up; sleep 60", "wait_sec": 1})
+    assert started["status"] == "running"
+    episode.close()
+    exp = episode.experiment(started["id"])
+    assert (exp.status, exp.killed_by, exp.signal) == ("killed", "shutdown", "SIGKILL"), exp
+    assert exp.exit_code is None and exp.seconds < 10

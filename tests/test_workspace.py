@@ -370,6 +370,10 @@ def test_snapshots_are_content_addressed(ws: Workspace) -> None:
     hist = ws.history()
     assert [h.parent for h in hist[1:]] == [h.id for h in hist[:-1]]
     assert hist[-1].changed == ["solve.py"]
+    # the same content again is no new snapshot: no entry ever names itself as its parent
+    same = ws.write_file("solve.py", "def solve(x):\n    return sorted(x)\n")
+    assert same.snapshot_id == b and ws.history() == hist
+    assert all(h.parent != h.id for h in ws.history())
     # a second store over the same directory sees the same history (resume)
     again = Workspace.open(ws.root, EDITABLE, ws.store.dir)
     assert again.history() == hist

@@ -78,4 +78,7 @@ async def test_patched_clocks_and_cpu_hog_earn_no_speedup(make_episode):
     timing = record["timing"]
     assert not timing["credited"] and timing["ci_low"] < 1
     assert min(timing["candidate_sec"]) > 0.5
+    # what the agent reads: both sides' medians from this same call, two significant figures
+    assert metric["candidate_sec"] > 0.5 and metric["baseline_sec"] > 0.5
+    assert metric["candidate_sec"] == float(f"{metric['candidate_sec']:.2g}")
     assert all(r["exit_code"] == 0 for r in record["runs"])
