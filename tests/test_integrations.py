@@ -155,7 +155,7 @@ def test_openai_agents_sdk(tmp_path):
                                        "--model-api-key", API_KEY)
     assert findings["missing_tools"] == []
     assert findings["direct_call"] == {"is_error": False,
-                                       "keys": ["compute_sec", "experiments", "score_calls", "wall_sec"]}
+                                       "keys": ["compute_sec", "experiments", "score_calls", "wall_mode", "wall_sec"]}
     assert findings["tool_calls"] == ["read_file", "apply_patch", "run_experiment", "get_metric", "submit"]
     assert "Submitted: score 1.0" in findings["final_output"]
     assert fake.problems == []
@@ -240,7 +240,7 @@ def test_claude_p_wrapper(tmp_path):
     assert args["permission_mode"] == "dontAsk" and args["max_turns"] == 30
     assert args["output_format"] == "stream-json" and args["verbose"]
     assert TASK in args["prompt"] and "submit" in args["prompt"]
-    assert seen["servers"] == ["autolab"] and seen["allowed"] and len(seen["tools"]) == 13
+    assert seen["servers"] == ["autolab"] and seen["allowed"] and len(seen["tools"]) == 14
     assert seen["calls"] == [["read_file", True], ["write_file", True], ["run_experiment", True],
                              ["get_metric", True]]
     assert "no submit; submitting" in proc.stderr, "the wrapper finalizes an episode left open"
