@@ -279,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:  # stderr stays at warnings; MCP clients choose their own level
+        handler.setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))

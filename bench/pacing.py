@@ -51,6 +51,7 @@ async def eight_http_clients(work: Path, sleep_sec: float, idle_sec: float) -> R
             transport, http = http_transport(url, token)
             async with http, Client(transport, read_timeout_seconds=120) as client:
                 started = await _call(client, "run_experiment", {"command": f"sleep {sleep_sec:g}; echo ok-{i}",
+                                                                 "timeout_sec": sleep_sec + 30,
                                                                  "wait_sec": 1})
                 await anyio.sleep(idle_sec)
                 runs.append(await _call(client, "experiment_status", {"id": started["id"], "wait_sec": 50}))
@@ -142,6 +143,8 @@ async def metric_behind_held_core(work: Path, hold_sec: float) -> list[Row]:
 
 async def run(quick: bool = False) -> dict[str, Any]:
     work = scratch("pacing")
+    for sub in ("http8", "long", "metric"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
     if quick:
         sleep8, idle8, sleep45, idle45, hold = 12.0, 11.0, 15.0, 11.0, 35.0
     else:
