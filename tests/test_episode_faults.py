@@ -33,9 +33,15 @@ def _new_episode(runs: Path, scorers, task_name: str = "sorting_network") -> Epi
     return Episode.create(task, runs, backend=BwrapBackend(), scorer=scorers.get(task), overrides=BudgetOverrides())
 
 
-async def test_disk_full_settles_the_experiment_refuses_clearly_and_reads_keep_working(tmp_path, scorers):
+@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+async def test_disk_full_settles_the_experiment_refuses_clearly_and_reads_keep_working(tmp_path, scorers, backend):
+    from tests.conftest import sandbox_backend
+
+    sandbox = sandbox_backend(backend)
     with small_tmpfs(tmp_path / "fs", size="24m") as fs:
-        episode = _new_episode(fs / "runs", scorers)
+        task = find_task("sorting_network")
+        episode = Episode.create(task, fs / "runs", backend=sandbox, backend_name=backend,
+                                 scorer=scorers.get(task), overrides=BudgetOverrides())
         try:
             async with connect(episode) as client:
                 filler = await tool(client, "run_experiment", {
@@ -56,8 +62,9 @@ async def test_disk_full_settles_the_experiment_refuses_clearly_and_reads_keep_w
             episode.close()
 
 
-async def test_read_only_run_dir_refuses_without_charging(make_episode):
-    episode = make_episode()
+@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+async def test_read_only_run_dir_refuses_without_charging(make_episode, backend):
+    episode = make_episode(backend=backend)
     async with connect(episode) as client:
         before = await tool(client, "remaining_budget")
         with read_only(episode.run_dir):
