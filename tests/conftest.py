@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from mcp import Client
 
@@ -19,6 +22,37 @@ from autolab_mcp.server import build_server
 from autolab_mcp.taskspec import Task, find_task
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+    """Block until a spawned `serve --http` answers at `url` (any HTTP status), or fail with its stderr."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "the server exited") from None
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the HTTP server did not come up within {timeout:.0f} s") from None
+            time.sleep(0.2)
+
+
+def live_pids(marker: str) -> list[int]:
+    """Live (non-zombie) host processes whose command line carries `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes():
+                state = (entry / "stat").read_text().rsplit(") ", 1)[1][0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
 
 
 @pytest.fixture(scope="session", autouse=True)

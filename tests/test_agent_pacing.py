@@ -15,19 +15,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.conftest import REPO, tool
+from tests.conftest import REPO, tool, wait_for_http
 from tests.test_transports import free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -63,15 +61,7 @@ async def http_client(run_dir: Path, backend: str) -> AsyncIterator[Client]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "server exited"
-                assert time.monotonic() < deadline, "HTTP server did not come up"
-                await anyio.sleep(0.2)
+        await anyio.to_thread.run_sync(wait_for_http, url, proc)
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
         async with http, Client(streamable_http_client(url, http_client=http), read_timeout_seconds=120) as client:
             yield client

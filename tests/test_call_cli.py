@@ -9,15 +9,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from autolab_mcp.call_cli import parse_value
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_for_http
 from tests.test_transports import free_port
 
 TASK = "sorting_network"
@@ -94,14 +92,7 @@ def http_episode(tmp_path: Path) -> Iterator[tuple[str, str, list[str]]]:
          "--port", str(port)],
         env={**os.environ, "AUTOLAB_TOKEN": token}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            time.sleep(0.2)
+    wait_for_http(url, proc)
     yield url, token, ["--resume", run_id, "--run-dir", str(runs)]
     proc.send_signal(signal.SIGINT)
     try:

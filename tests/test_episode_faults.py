@@ -20,7 +20,7 @@ from autolab_mcp.cores import CoreBusy, lease_timing_core
 from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
 from autolab_mcp.sandbox.bwrap import BwrapBackend
 from autolab_mcp.taskspec import find_task
-from tests.conftest import REPO, connect, refused, tool
+from tests.conftest import REPO, connect, live_pids, refused, tool
 from tests.test_rundir_files import read_only, small_tmpfs
 
 pytestmark = pytest.mark.anyio
@@ -78,20 +78,6 @@ async def test_read_only_run_dir_refuses_without_charging(make_episode, backend)
         assert (await tool(client, "run_experiment", {"command": "echo ok"}))["output_tail"] == "ok\n"
 
 
-def _pids_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    state = (entry / "stat").read_text().rsplit(") ", 1)[1][0]
-                    if state != "Z":
-                        found.append(int(entry.name))
-            except (OSError, IndexError):
-                continue
-    return found
-
-
 def _core_free() -> bool:
     try:
         with lease_timing_core(0):
@@ -119,20 +105,20 @@ async def test_server_killed_mid_evaluation_frees_the_core_at_once_and_resume_re
         while _core_free():  # the scorer has leased the core and runs the slow candidate
             assert time.monotonic() < deadline, "the evaluation never took the timing core"
             await anyio.sleep(0.1)
-        (server,) = [p for p in _pids_with(str(runs)) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        (server,) = [p for p in live_pids(str(runs)) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
         children = {int(c) for t in Path(f"/proc/{server}/task").iterdir()
                     for c in (t / "children").read_text().split()}
-        scorer_pids = [p for p in _pids_with(str(timed_task_root) + "\0--socket") if p in children]
+        scorer_pids = [p for p in live_pids(str(timed_task_root) + "\0--socket") if p in children]
         assert scorer_pids, "scorer process not found"
         os.kill(server, signal.SIGKILL)
         killed_at = time.monotonic()
-        while (not _core_free() or any(Path(f"/proc/{p}").exists() and p in _pids_with("scorer")
+        while (not _core_free() or any(Path(f"/proc/{p}").exists() and p in live_pids("scorer")
                                        for p in scorer_pids)) and time.monotonic() - killed_at < 10:
             await anyio.sleep(0.05)
         stopped_after = time.monotonic() - killed_at
         with pytest.raises(Exception):  # noqa: B017 - the transport is gone; any error will do
             await client.call_tool("remaining_budget", {})
-    alive = [p for p in scorer_pids if p in _pids_with("scorer")]
+    alive = [p for p in scorer_pids if p in live_pids("scorer")]
     assert stopped_after < 2.0, (f"scorer and lease outlived the server by {stopped_after:.1f} s "
                                  f"(core free: {_core_free()}, scorers alive: {alive})")
     (run_dir,) = runs.iterdir()
@@ -145,7 +131,7 @@ async def test_server_killed_mid_evaluation_frees_the_core_at_once_and_resume_re
         assert len(interrupted) == 1 and interrupted[0]["refunded"] is (call == "get_metric"), events[-3:]
         assert resumed.budget().score_calls.used == 0 and not resumed.submitted
         assert events[-1]["kind"] == "episode_resumed" and events[-1]["interrupted_scores"] == [pending["id"]]
-        assert resumed.start_metric().id != pending["id"]  # job ids continue past the interrupted one
+        assert resumed._score_jobs.new_id() > pending["id"]  # job ids continue past the interrupted one
     finally:
         resumed.close()
 
@@ -227,7 +213,7 @@ async def test_docker_experiments_die_with_a_killed_server(tmp_path):
     async with Client(params, read_timeout_seconds=120) as client:
         started = await tool(client, "run_experiment", {"command": "sleep 120", "wait_sec": 1})
         assert started["status"] == "running"
-        (server,) = [p for p in _pids_with(str(runs)) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        (server,) = [p for p in live_pids(str(runs)) if b"serve" in Path(f"/proc/{p}/cmdline").read_bytes()]
         label = "org.autolab-mcp.owner"
         mine = [c for c in api.containers(filters={"label": label})
                 if c["Labels"][label].startswith(f"{server}-")]

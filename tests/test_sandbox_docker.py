@@ -36,6 +36,7 @@ from autolab_mcp.sandbox.base import (
     SandboxError,
 )
 from autolab_mcp.sandbox.docker import DockerBackend
+from tests.conftest import live_pids
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = REPO / "scripts" / "podman-service.sh"
@@ -101,19 +102,7 @@ def req(ws: Path, command: str, **kw: object) -> ExecRequest:
 
 
 def survivors(marker: str) -> list[int]:
-    """Live (non-zombie) host processes whose command line carries `marker`."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            if marker.encode() in (d / "cmdline").read_bytes():
-                state = (d / "stat").read_text().rsplit(") ", 1)[1][0]
-                if state != "Z":
-                    found.append(int(d.name))
-        except (OSError, IndexError):
-            pass
-    return found
+    return live_pids(marker)
 
 
 def container_exists(backend: DockerBackend, container_id: str | None) -> bool:

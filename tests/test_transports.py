@@ -21,7 +21,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from autolab_mcp.taskspec import find_task
 from clients.scripted import run_episode, server_params
-from tests.conftest import REPO, tool
+from tests.conftest import REPO, tool, wait_for_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -56,14 +56,7 @@ def http_server(tmp_path):
         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.2)
+    wait_for_http(url, proc)
     yield url, token
     proc.send_signal(signal.SIGINT)
     try:
