@@ -248,9 +248,9 @@ def test_failed_scorer_start_leaves_no_socket_dir_and_stale_dirs_are_cleaned(tmp
 
 
 def test_stale_cgroups_of_dead_servers_are_removed():
-    from autolab_mcp.sandbox import bwrap
+    from autolab_mcp.sandbox import cgroups
 
-    tree = bwrap._detect_cgroups()
+    tree = cgroups.detect_cgroups()
     if tree is None:
         pytest.skip("cgroups are not managed here (not root)")
     dead = subprocess.Popen(["true"])
@@ -262,7 +262,7 @@ def test_stale_cgroups_of_dead_servers_are_removed():
     for d in live:
         d.mkdir()
     try:
-        bwrap._remove_stale_runs(tree)
+        cgroups.remove_stale_runs(tree)
         assert not any(d.exists() for d in stale)
         assert all(d.exists() for d in live), "a live server's cgroups are left alone"
     finally:

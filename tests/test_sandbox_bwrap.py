@@ -556,3 +556,36 @@ def test_kills_report_who_and_which_signal(backend: BwrapBackend, ws: Path) -> N
     # the command's own death by a signal is its own exit, reported as bash would
     r = backend.run(req(ws, "kill -KILL $$"))
     assert r.exit_code == 137 and r.killed_by is None
+
+
+# --------------------------------------------------------------------------- cpusets
+
+_AFFINITY_PROBE = """python3 -c '
+import os
+before = sorted(os.sched_getaffinity(0))
+try:
+    os.sched_setaffinity(0, set(range(os.cpu_count())))
+except OSError as e:
+    print("refused", e.errno)
+print("before", before, "after", sorted(os.sched_getaffinity(0)))
+'"""
+
+
+def test_sandboxes_cannot_widen_their_cpus_onto_the_timing_core(backend: BwrapBackend, ws: Path) -> None:
+    """An affinity mask can be widened by the process it binds (sched_setaffinity); a cpuset cannot.
+    An unpinned run stays off the timing core and a timed run stays on exactly its core."""
+    from autolab_mcp.cores import timing_core, work_cores
+
+    if backend.limits_mode != "cgroup" or "cpuset" not in (backend._cgroups.parents.keys() |  # type: ignore[union-attr]
+                                                           backend._cgroups.cpuset_v2):  # type: ignore[union-attr]
+        pytest.skip("cpusets need cgroups (root)")
+    if work_cores() is None:
+        pytest.skip("a single core: there is no timing core to keep free")
+    work = work_cores()
+    r = backend.run(req(ws, _AFFINITY_PROBE))
+    assert r.exit_code == 0, r.output_tail
+    assert f"after {work}" in r.output_tail, r.output_tail  # the timing core was not reachable
+    core = timing_core()
+    r = backend.run(req(ws, _AFFINITY_PROBE, cpu=core))
+    assert r.exit_code == 0, r.output_tail
+    assert f"after {[core]}" in r.output_tail, r.output_tail  # a timed run cannot take a second core

@@ -18,9 +18,6 @@ because the server starts sandboxes from many threads.
 
 from __future__ import annotations
 
-import atexit
-import errno
-import functools
 import itertools
 import logging
 import os
@@ -34,7 +31,6 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -45,9 +41,9 @@ from autolab_mcp.sandbox.base import (
     WORKSPACE_MOUNT,
     ExecRequest,
     ExecResult,
-    Limits,
     SandboxError,
 )
+from autolab_mcp.sandbox.cgroups import RunCgroup, detect_cgroups
 from autolab_mcp.sandbox.common import (
     DISK_CHECK_SEC,
     KillReason,
@@ -63,9 +59,6 @@ log = logging.getLogger(__name__)
 
 _MiB = 1024 * 1024
 #: Bytes of recent output kept in memory for output_tail().
-_CG_ROOT = Path("/sys/fs/cgroup")
-_CG_PARENT = "autolab"
-_CFS_PERIOD_US = 100_000
 #: bwrap reports the sandbox is up within milliseconds; this only bounds a wedged start.
 _SETUP_TIMEOUT = 10.0
 #: Environment of the host-side wrapper chain (bwrap clears it for the command).
@@ -74,237 +67,6 @@ _SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 _run_ids = itertools.count(1)
 
 LimitsMode = Literal["cgroup", "rlimit"]
-
-
-# --------------------------------------------------------------------------- cgroups
-
-
-@dataclass
-class _RunCgroup:
-    """The cgroup(s) of one run: one directory per v1 controller, or one v2 directory."""
-
-    version: int
-    dirs: dict[str, Path]  # controller ("" for v2) -> directory
-
-    @property
-    def procs_files(self) -> list[Path]:
-        return [d / "cgroup.procs" for d in self.dirs.values()]
-
-    def pids(self) -> set[int]:
-        found: set[int] = set()
-        for f in self.procs_files:
-            try:
-                found.update(int(x) for x in f.read_text().split())
-            except OSError:
-                pass
-        return found
-
-    def kill_all(self, timeout: float = 5.0) -> bool:
-        """SIGKILL every task until none is left (new forks are caught by the next pass)."""
-        if self.version == 2 and (d := self.dirs[""]).joinpath("cgroup.kill").exists():
-            try:
-                (d / "cgroup.kill").write_text("1")
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        while pids := self.pids():
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            if time.monotonic() > deadline:
-                log.warning("cgroup %s still has tasks %s after SIGKILL", self.dirs, sorted(pids))
-                return False
-            time.sleep(0.005)
-        return True
-
-    def oom_killed(self) -> bool:
-        """Whether the kernel's OOM killer fired inside this cgroup."""
-        d = self.dirs.get("memory") or self.dirs.get("")
-        if d is None:
-            return False
-        name = "memory.events" if self.version == 2 else "memory.oom_control"
-        try:
-            fields = dict(line.split() for line in (d / name).read_text().splitlines() if " " in line)
-        except (OSError, ValueError):
-            return False
-        if "oom_kill" in fields:
-            return int(fields["oom_kill"]) > 0
-        # Kernels before 4.13 have no v1 oom_kill counter: a limit hit while under_oom is the best hint.
-        return fields.get("under_oom", "0") != "0"
-
-    def remove(self) -> None:
-        for d in self.dirs.values():
-            for _ in range(100):
-                try:
-                    d.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    if e.errno != errno.EBUSY:
-                        log.warning("could not remove cgroup %s: %s", d, e)
-                        break
-                    time.sleep(0.01)
-            else:
-                log.warning("cgroup %s still busy; left behind", d)
-
-
-@dataclass(frozen=True)
-class _CgroupTree:
-    """Where per-run cgroups are created (found once per process)."""
-
-    version: int
-    parents: dict[str, Path]  # controller ("" for v2) -> .../autolab
-
-    def create(self, run_id: str, limits: Limits, cpu_quota: bool) -> _RunCgroup:
-        mem = limits.memory_mb * _MiB
-        quota = max(1000, int(limits.cpus * _CFS_PERIOD_US))
-        dirs: dict[str, Path] = {}
-        cg = _RunCgroup(self.version, dirs)
-        try:
-            if self.version == 2:
-                d = dirs[""] = self.parents[""] / run_id
-                _mkdir_run(d)
-                _write(d / "memory.max", mem)
-                _write(d / "memory.swap.max", 0, optional=True)
-                _write(d / "pids.max", limits.pids)
-                if cpu_quota:
-                    _write(d / "cpu.max", f"{quota} {_CFS_PERIOD_US}")
-                return cg
-            for ctrl in ("memory", "pids", "cpu") if cpu_quota else ("memory", "pids"):
-                d = dirs[ctrl] = self.parents[ctrl] / run_id
-                _mkdir_run(d)
-            _write(dirs["memory"] / "memory.limit_in_bytes", mem)
-            # memsw >= limit must hold, so it is set second; absent when swap accounting is off.
-            _write(dirs["memory"] / "memory.memsw.limit_in_bytes", mem, optional=True)
-            _write(dirs["pids"] / "pids.max", limits.pids)
-            if cpu_quota:
-                _write(dirs["cpu"] / "cpu.cfs_period_us", _CFS_PERIOD_US)
-                _write(dirs["cpu"] / "cpu.cfs_quota_us", quota)
-            return cg
-        except OSError:
-            cg.remove()
-            raise
-
-
-def _mkdir_run(d: Path) -> None:
-    # The parent may have been removed by another server's exit cleanup since detection.
-    d.parent.mkdir(exist_ok=True)
-    d.mkdir()
-
-
-def _remove_parents(tree: _CgroupTree) -> None:
-    """At exit: drop our (then usually empty) parent dirs so the enclosing cgroup can be removed."""
-    for parent in tree.parents.values():
-        try:
-            parent.rmdir()
-        except OSError:
-            pass  # still used by a live sandbox or another server
-
-
-def _write(path: Path, value: object, optional: bool = False) -> None:
-    try:
-        path.write_text(f"{value}\n")
-    except OSError:
-        if not optional:
-            raise
-
-
-def _own_cgroups() -> dict[str, str]:
-    """Controller -> this process's cgroup path ("" is the v2 hierarchy)."""
-    own: dict[str, str] = {}
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, ctrls, path = line.split(":", 2)
-        for ctrl in ctrls.split(",") if ctrls else [""]:
-            own[ctrl] = path
-    return own
-
-
-def _nest_under(mount: Path, own_path: str) -> Path:
-    """Our own cgroup when it is visible (so the server's limits still bound the sandboxes), else the mount."""
-    own = mount / own_path.lstrip("/")
-    return own if own.is_dir() else mount
-
-
-@functools.cache
-def _detect_cgroups() -> _CgroupTree | None:
-    """The cgroup tree to use, or None when cgroups cannot be managed here (then rlimits apply)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        own = _own_cgroups()
-        tree = _detect_v2(own) if (_CG_ROOT / "cgroup.controllers").exists() else _detect_v1(own)
-    except (OSError, ValueError) as e:
-        log.info("cgroups unavailable (%s); falling back to rlimits", e)
-        return None
-    if tree is not None:
-        atexit.register(_remove_parents, tree)
-        _remove_stale_runs(tree)
-    return tree
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_runs(tree: _CgroupTree) -> None:
-    """Per-run cgroups are named `<server pid>-<n>-<hex>`; those of a process that is gone (a server
-    killed by SIGKILL never ran its cleanup) are emptied and removed on the next start."""
-    for parent in tree.parents.values():
-        try:
-            entries = list(parent.iterdir())
-        except OSError:
-            continue
-        for d in entries:
-            pid = d.name.split("-", 1)[0]
-            if not d.is_dir() or not pid.isdigit() or _pid_alive(int(pid)):
-                continue
-            stale = _RunCgroup(tree.version, {"": d})
-            stale.kill_all(timeout=1.0)
-            stale.remove()
-            log.info("removed stale cgroup %s", d)
-
-
-def _detect_v1(own: dict[str, str]) -> _CgroupTree | None:
-    parents: dict[str, Path] = {}
-    for ctrl, probe_file in (("memory", "memory.limit_in_bytes"), ("pids", "pids.max"), ("cpu", "cpu.cfs_quota_us")):
-        mount = _CG_ROOT / ctrl
-        if not (mount / "cgroup.procs").exists():
-            return None
-        parent = _nest_under(mount, own.get(ctrl, "/")) / _CG_PARENT
-        parent.mkdir(exist_ok=True)
-        probe = parent / f"probe-{os.getpid()}-{secrets.token_hex(3)}"
-        probe.mkdir()
-        try:
-            if not (probe / probe_file).exists():
-                return None
-        finally:
-            probe.rmdir()
-        parents[ctrl] = parent
-    return _CgroupTree(1, parents)
-
-
-def _detect_v2(own: dict[str, str]) -> _CgroupTree | None:
-    # The no-internal-processes rule: controllers can be delegated from the root, or from a
-    # cgroup that holds no processes. The server's own cgroup usually holds the server, so this
-    # mostly works when the server sits in the root (or the write below fails -> rlimits).
-    base = _nest_under(_CG_ROOT, own.get("", "/"))
-    wanted = {"memory", "pids", "cpu"}
-    if not wanted <= set((base / "cgroup.controllers").read_text().split()):
-        return None
-    parent = base / _CG_PARENT
-    parent.mkdir(exist_ok=True)
-    for d in (base, parent):
-        _write(d / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
-    return _CgroupTree(2, {"": parent})
 
 
 # --------------------------------------------------------------------------- request -> argv
@@ -357,6 +119,11 @@ class _Popen(subprocess.Popen):  # type: ignore[type-arg]
 # --------------------------------------------------------------------------- backend
 
 
+def _cores_for(request: ExecRequest) -> list[int] | None:
+    """A timed run's one core, else the work cores (never the timing core); None: no restriction."""
+    return [request.cpu] if request.cpu is not None else work_cores(request.limits.cpus)
+
+
 class BwrapBackend:
     """Runs each command in a fresh bubblewrap sandbox on this host."""
 
@@ -369,7 +136,7 @@ class BwrapBackend:
             raise SandboxError(f"bwrap backend needs {', '.join(missing)} on PATH (apt: bubblewrap util-linux)")
         self._tools: dict[str, str] = {t: str(p) for t, p in tools.items()}
         self._root = os.geteuid() == 0
-        self._cgroups = None if cgroups is False else _detect_cgroups()
+        self._cgroups = None if cgroups is False else detect_cgroups()
         if cgroups and self._cgroups is None:
             raise SandboxError("cgroups were required but cannot be managed here (needs root, writable cgroupfs)")
         self._system = _system_args()
@@ -460,7 +227,7 @@ class BwrapBackend:
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
         return [*args, "--", *drop, "/bin/bash", "-c", ready, request.command]
 
-    def _wrappers(self, request: ExecRequest, cgroup: _RunCgroup | None) -> list[str]:
+    def _wrappers(self, request: ExecRequest, cgroup: RunCgroup | None) -> list[str]:
         lim = request.limits
         argv: list[str] = []
         if cgroup is not None:
@@ -470,7 +237,7 @@ class BwrapBackend:
         if cgroup is None:
             argv += [f"--as={lim.memory_mb * _MiB}", f"--nproc={lim.pids}"]
         argv.append("--")
-        cores = [request.cpu] if request.cpu is not None else work_cores(lim.cpus)
+        cores = _cores_for(request)
         if cores is not None:  # pinned timing, or kept off the timing core (autolab_mcp.cores)
             argv += [self._tools["taskset"], "-c", ",".join(map(str, cores))]
         return argv
@@ -488,7 +255,7 @@ class BwrapProcess(RunningSandboxBase):
         ro_fds: list[tuple[int, str]] = []
         args_fd: int | None = None
         seccomp_fd: int | None = None
-        self._cgroup: _RunCgroup | None = None
+        self._cgroup: RunCgroup | None = None
         ready_r, ready_w = os.pipe()
         try:
             for rel in dict.fromkeys(request.read_only_paths):
@@ -497,7 +264,8 @@ class BwrapProcess(RunningSandboxBase):
                     ro_fds.append((fd, posixpath.normpath(rel)))
             if backend._cgroups is not None:
                 try:
-                    self._cgroup = backend._cgroups.create(self.run_id, request.limits, request.cpu is None)
+                    self._cgroup = backend._cgroups.create(self.run_id, request.limits, request.cpu is None,
+                                                           _cores_for(request))
                 except OSError as e:
                     log.warning("could not create cgroup for %s (%s); using rlimits", self.run_id, e)
             self.limits_mode: LimitsMode = "cgroup" if self._cgroup is not None else "rlimit"
