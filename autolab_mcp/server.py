@@ -294,6 +294,8 @@ def build_server(episode: Episode) -> MCPServer:
             f"- sandbox compute: {lim.compute_sec:g} s; one experiment runs at most {cap:g} s\n"
             f"- experiments: {lim.experiments}\n"
             f"- score calls (get_metric): {lim.score_calls}\n"
+            f"- the editable files may hold at most {cfg.autolab.max_editable_bytes} bytes in all (the scorer "
+            "gives a larger submission no credit)\n"
             "- get_metric, submit and run_experiment answer within 50 s; a longer one returns an id to poll "
             "(score_status, experiment_status)"
         )
@@ -308,6 +310,7 @@ def build_server(episode: Episode) -> MCPServer:
             "baseline": cfg.optimization.baseline.model_dump(), "reference": cfg.optimization.reference.model_dump(),
             "budget": episode.ledger.limits.model_dump(), "wall_mode": episode.ledger.wall_mode,
             "experiment_timeout_sec": cap, "measures_time": task.needs_timing_core,
+            "max_editable_bytes": cfg.autolab.max_editable_bytes,
         }, indent=1)
 
     @mcp.resource("autolab://budget", name="budget", mime_type="application/json")

@@ -71,6 +71,10 @@ class AutolabSection(_Open):
     experiment_timeout_sec: float = Field(300, gt=0, description="default and cap per experiment")
     eval_timeout_sec: float = Field(300, gt=0, description="cap for one scorer evaluation")
     check_command: str = Field("", description="the public local check an agent can run as an experiment")
+    max_editable_bytes: int = Field(
+        64 * 1024, gt=0, description="the editable files together may hold at most this many bytes (enforced by "
+        "the scorer): trained weights or precomputed answers cannot ride in as data",
+    )
     timing_core: bool | None = Field(
         None, description="whether evaluations lease the host's timing core (pinned runs: timing, a wall-clock "
         "limit); default: only for the faster axis. Pure counting needs none and never queues behind timing",

@@ -115,8 +115,14 @@ def evaluate_submission(
             backend=backend, runtime=runtime, limits=limits, uid=SCORER_UID, cpu=cpu,
         )
         module = load_evaluate_module(task)
+        size = sum((candidate / rel).stat().st_size for rel in files)
+        cap = task.config.autolab.max_editable_bytes
         try:
-            measurement: Measurement = module.evaluate(ctx)
+            if size > cap:  # a rule of every task, stated in the instruction's budget section
+                measurement = Measurement(valid=False, reason=f"the editable files hold {size} bytes; this task "
+                                          f"allows at most {cap}", details={"editable_bytes": size})
+            else:
+                measurement = module.evaluate(ctx)
         except Exception as exc:  # a harness bug must not look like a candidate failure silently
             measurement = Measurement(
                 valid=False, reason=f"evaluation harness error: {exc!r}",
