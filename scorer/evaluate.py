@@ -119,8 +119,9 @@ def evaluate_submission(
         cap = task.config.autolab.max_editable_bytes
         try:
             if size > cap:  # a rule of every task, stated in the instruction's budget section
-                measurement = Measurement(valid=False, reason=f"the editable files hold {size} bytes; this task "
-                                          f"allows at most {cap}", details={"editable_bytes": size})
+                # a fixed reason (no candidate-chosen value); the size itself goes to the signed record
+                measurement = Measurement(valid=False, reason=f"the editable files are larger than this task "
+                                          f"allows (at most {cap} bytes in all)", details={"editable_bytes": size})
             else:
                 measurement = module.evaluate(ctx)
         except Exception as exc:  # a harness bug must not look like a candidate failure silently
