@@ -7,6 +7,7 @@ persisted in the run directory, so a killed server resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -15,7 +16,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class Episode(ScoringMixin):
         self._timer: threading.Timer | None = None
         self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._score_jobs = ScoreJobs()
+        self._freeze_depth = 0  # evaluations in flight: while > 0 every experiment is frozen
         self._lock_fd = _lock_run_dir(run_dir)
         self._load_experiments()
 
@@ -285,6 +287,8 @@ class Episode(ScoringMixin):
                 self._experiments[exp_id] = info
                 self._handles[exp_id] = handle
                 self._done[exp_id] = threading.Event()
+                if self._freeze_depth:  # the episode is being evaluated: it waits, frozen, like the others
+                    handle.freeze()
                 self.log.append("experiment_started", id=exp_id, command=command, timeout_sec=granted)
             except Exception:  # a refused start charges nothing and leaves no reservation or process behind
                 handle.kill()
@@ -330,6 +334,7 @@ class Episode(ScoringMixin):
                     "killed_by": result.killed_by, "signal": result.signal,
                     "output_truncated": result.output_truncated, "limits_mode": result.limits_mode,
                     "finished_at": time.time(), "snapshot_after": snapshot_after,
+                    "frozen_sec": round(handle.frozen_sec(), 3),
                 })
                 try:
                     self._save_experiment(current)
@@ -360,6 +365,24 @@ class Episode(ScoringMixin):
         finally:
             self._done[exp_id].set()
 
+    @contextlib.contextmanager
+    def _experiments_frozen(self) -> Iterator[None]:
+        """Freeze every running experiment (and those started meanwhile) for an evaluation of this episode:
+        nothing the agent runs can load the host while its submission is measured, nor watch the
+        evaluation through shared resources. Frozen time is neither charged nor counted to a timeout."""
+        with self._lock:
+            self._freeze_depth += 1
+            for handle in list(self._handles.values()):
+                handle.freeze()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._freeze_depth -= 1
+                if not self._freeze_depth:
+                    for handle in list(self._handles.values()):
+                        handle.thaw()
+
     def experiment(self, exp_id: str) -> ExperimentInfo:
         info = self._experiments.get(exp_id)
         if info is None:
@@ -368,7 +391,9 @@ class Episode(ScoringMixin):
         handle = self._handles.get(exp_id)
         if info.status == "running" and handle is not None:
             return info.model_copy(update={"seconds": round(handle.elapsed(), 3),
-                                           "output_tail": handle.output_tail(4096)})
+                                           "output_tail": handle.output_tail(4096),
+                                           "frozen": bool(getattr(handle, "frozen", False)),
+                                           "frozen_sec": round(handle.frozen_sec(), 3)})
         return info
 
     def wait_experiment(self, exp_id: str, wait_sec: float) -> ExperimentInfo:

@@ -48,6 +48,9 @@ class ExperimentInfo(BaseModel):
     killed_by: KilledBy | None = Field(None, description="who ended a killed run: timeout, oom, cancel, disk, "
                                        "shutdown (the server stopped), unknown")
     signal: str | None = Field(None, description="the signal that ended a killed run")
+    frozen: bool = Field(False, description="paused right now: an evaluation of this episode is running")
+    frozen_sec: float = Field(0.0, description="seconds spent frozen during evaluations (not charged, and "
+                              "added to the run's deadline)")
     timed_out: bool = False
     oom_killed: bool = False
     output_truncated: bool = False

@@ -8,6 +8,7 @@ gets score_started and exactly one of score / submitted / score_failed / score_i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import statistics
@@ -56,6 +57,8 @@ class ScoringMixin:
 
     def start_wall_timer(self) -> None: ...  # provided by Episode
 
+    def _experiments_frozen(self) -> contextlib.AbstractContextManager[None]: ...  # provided by Episode
+
     @property
     def submitted(self) -> bool:
         return self._result is not None
@@ -92,7 +95,8 @@ class ScoringMixin:
 
         def work() -> MetricResult:
             try:
-                signed = self._evaluate(scorer, "feedback", archive, snapshot_id)
+                with self._experiments_frozen():
+                    signed = self._evaluate(scorer, "feedback", archive, snapshot_id)
             except Exception as exc:
                 self.ledger.refund_score_call()
                 self.log.append("score_failed", job=job_id, error=str(exc), refunded=True)

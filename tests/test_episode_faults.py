@@ -256,10 +256,9 @@ def test_stale_cgroups_of_dead_servers_are_removed():
     dead = subprocess.Popen(["true"])
     dead.wait()
     stale = [parent / f"{dead.pid}-1-abcdef" for parent in tree.parents.values()]
-    for d in stale:
-        d.mkdir()
     live = [parent / f"{os.getpid()}-999-abcdef" for parent in tree.parents.values()]
-    for d in live:
+    for d in [*stale, *live]:
+        d.parent.mkdir(exist_ok=True)  # another process's exit may have removed the (empty) parent
         d.mkdir()
     try:
         cgroups.remove_stale_runs(tree)

@@ -123,3 +123,28 @@ async def test_server_shutdown_kills_running_experiments_and_says_so(make_episod
     exp = episode.experiment(started["id"])
     assert (exp.status, exp.killed_by, exp.signal) == ("killed", "shutdown", "SIGKILL"), exp
     assert exp.exit_code is None and exp.seconds < 10
+
+
+@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+async def test_experiments_are_frozen_while_their_episode_is_evaluated(make_episode, backend):
+    """Nothing the agent runs may load the host or watch the evaluation: its experiments are paused
+    for the evaluation's length; frozen time is not charged and pushes the deadline back."""
+    episode = make_episode(backend=backend)
+    slow = "import time\ntime.sleep(4)\n"  # an evaluation that takes about 4 s
+    loop = "for i in $(seq 30); do echo tick $i; sleep 0.2; done; echo done"  # ~6 s of its own time
+    async with connect(episode) as client:
+        started = await tool(client, "run_experiment", {"command": loop, "timeout_sec": 9, "wait_sec": 0.5})
+        await tool(client, "write_file", {"path": "network.py", "content": slow})
+        job = (await client.call_tool("get_metric", {"wait_sec": 0})).structured_content
+        await anyio.sleep(2.0)
+        during = await tool(client, "experiment_status", {"id": started["id"]})
+        await anyio.sleep(1.0)
+        later = await tool(client, "experiment_status", {"id": started["id"]})
+        assert during["frozen"] and later["frozen"], during
+        assert during["output_tail"] == later["output_tail"], "no progress while frozen"
+        await tool(client, "score_status", {"id": job["id"], "wait_sec": 50})
+        info = await tool(client, "experiment_status", {"id": started["id"], "wait_sec": 30})
+    # 6 s of work plus ~4 s frozen would have passed the 9 s timeout had frozen time counted
+    assert info["status"] == "finished" and info["output_tail"].endswith("done\n"), info
+    assert info["frozen_sec"] >= 3.0 and not info["frozen"], info
+    assert 5.5 < info["seconds"] < 9, info  # charged: its own time only

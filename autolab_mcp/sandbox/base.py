@@ -114,7 +114,16 @@ class RunningSandbox(Protocol):
         """Kill the whole process tree; the result reports `cancelled` (or `killed_by="shutdown"`)."""
 
     def elapsed(self) -> float:
-        """Seconds since start (or total duration once finished)."""
+        """Seconds it has run (or its total duration once finished), time spent frozen excluded."""
+
+    def freeze(self) -> bool:
+        """Stop every process in place while its episode is evaluated; whether it is frozen now."""
+
+    def thaw(self) -> None:
+        """Resume a frozen sandbox; its deadline moves back by the time it was frozen."""
+
+    def frozen_sec(self) -> float:
+        """Seconds spent frozen so far."""
 
     def output_tail(self, max_bytes: int = 4096) -> str:
         """What the command has printed so far (last part)."""

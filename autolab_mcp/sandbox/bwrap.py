@@ -381,6 +381,7 @@ class BwrapProcess(RunningSandboxBase):
     def _terminate(self, reason: KillReason) -> None:
         """Kill the whole tree: the outer bwrap (its pid-1 child dies with it, taking the pid
         namespace along) and, belt and braces, every task in the cgroup."""
+        self.thaw()  # frozen tasks take a SIGKILL only once thawed
         with self._lock:
             if self._exited:
                 return
@@ -393,17 +394,20 @@ class BwrapProcess(RunningSandboxBase):
         if self._cgroup is not None:
             self._cgroup.kill_all()
 
+    def _set_frozen(self, frozen: bool) -> bool:
+        return self._cgroup is not None and self._cgroup.set_frozen(frozen)
+
     def _watch(self) -> None:
-        deadline = self._t0 + self._request.limits.wall_sec
         disk_limit = self._request.limits.disk_mb * _MiB
         writable = [self._request.workspace, *(m.source for m in self._request.mounts if not m.read_only)]
         try:
             while True:
                 try:
-                    self._proc.wait(timeout=max(0.0, min(DISK_CHECK_SEC, deadline - time.monotonic())))
+                    wait = min(DISK_CHECK_SEC, self._deadline() - time.monotonic())
+                    self._proc.wait(timeout=max(0.0, wait))
                     break
                 except subprocess.TimeoutExpired:
-                    if time.monotonic() >= deadline:
+                    if time.monotonic() >= self._deadline():
                         self._terminate("timeout")
                         self._proc.wait()
                         break
@@ -411,6 +415,7 @@ class BwrapProcess(RunningSandboxBase):
                         self._terminate("disk")
                         self._proc.wait()
                         break
+            self.thaw()
             self._t_end = time.monotonic()
             with self._lock:
                 self._exited = True
@@ -436,7 +441,7 @@ class BwrapProcess(RunningSandboxBase):
                 output_tail=tail,
                 output_bytes=self._seen,
                 output_truncated=self._seen > self._logged,
-                duration_sec=self._t_end - self._t0,
+                duration_sec=self._t_end - self._t0 - self._frozen_total,
                 timed_out=self._kill_reason == "timeout",
                 cancelled=self._kill_reason == "cancelled",
                 disk_exceeded=self._kill_reason == "disk",

@@ -48,6 +48,21 @@ class RunCgroup:
                 pass
         return found
 
+    def set_frozen(self, frozen: bool) -> bool:
+        """Freeze or thaw every task (v1 freezer, v2 cgroup.freeze); False when there is no freezer."""
+        try:
+            if self.version == 2:
+                (self.dirs[""] / "cgroup.freeze").write_text("1" if frozen else "0")
+                return True
+            d = self.dirs.get("freezer")
+            if d is None:
+                return False
+            (d / "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+            return True
+        except OSError as e:
+            log.warning("could not %s cgroup %s: %s", "freeze" if frozen else "thaw", self.dirs, e)
+            return False
+
     def kill_all(self, timeout: float = 5.0) -> bool:
         """SIGKILL every task until none is left (new forks are caught by the next pass)."""
         if self.version == 2 and (d := self.dirs[""]).joinpath("cgroup.kill").exists():
@@ -139,10 +154,14 @@ class CgroupTree:
             if cpu_quota:
                 _write(dirs["cpu"] / "cpu.cfs_period_us", _CFS_PERIOD_US)
                 _write(dirs["cpu"] / "cpu.cfs_quota_us", quota)
+            if "freezer" in self.parents:
+                _mkdir_run(self.parents["freezer"] / run_id)
+                dirs["freezer"] = self.parents["freezer"] / run_id
             if "cpuset" in self.parents:
                 d = dirs["cpuset"] = self.parents["cpuset"] / run_id
                 _mkdir_run(d)
                 parent = self.parents["cpuset"]
+                _init_cpuset(parent)  # recreated empty if another process's exit removed it meanwhile
                 # v1 starts a cpuset empty: both must be set before a task may join
                 _write(d / "cpuset.cpus", cpu_list or (parent / "cpuset.cpus").read_text().strip())
                 _write(d / "cpuset.mems", (parent / "cpuset.mems").read_text().strip())
@@ -252,6 +271,12 @@ def _detect_v1(own: dict[str, str]) -> CgroupTree | None:
         finally:
             probe.rmdir()
         parents[ctrl] = parent
+    freezer = _CG_ROOT / "freezer"
+    if (freezer / "cgroup.procs").exists():
+        parents["freezer"] = _nest_under(freezer, own.get("freezer", "/")) / _CG_PARENT
+        parents["freezer"].mkdir(exist_ok=True)
+    else:
+        log.warning("no freezer cgroup: experiments keep running while their episode is evaluated")
     cpuset = _v1_cpuset_parent(own)
     if cpuset is not None:
         parents["cpuset"] = cpuset
@@ -269,9 +294,7 @@ def _v1_cpuset_parent(own: dict[str, str]) -> Path | None:
     parent = base / _CG_PARENT
     try:
         parent.mkdir(exist_ok=True)
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            if not (parent / name).read_text().strip():
-                _write(parent / name, (base / name).read_text().strip())
+        _init_cpuset(parent)
     except OSError as e:
         log.info("cpuset cgroup unusable (%s)", e)
         return None
@@ -299,3 +322,10 @@ def _detect_v2(own: dict[str, str]) -> CgroupTree | None:
         except OSError as e:
             log.warning("cpuset controller not delegable (%s): affinity masks only", e)
     return CgroupTree(2, {"": parent}, cpuset)
+
+
+def _init_cpuset(directory: Path) -> None:
+    """A v1 cpuset starts with no cpus and no mems: give it its parent's."""
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if not (directory / name).read_text().strip():
+            _write(directory / name, (directory.parent / name).read_text().strip())

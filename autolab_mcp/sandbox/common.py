@@ -161,6 +161,9 @@ class RunningSandboxBase(ABC):
         self._log: IO[bytes] | None = None
         self._t0 = time.monotonic()
         self._t_end: float | None = None
+        self._frozen_total = 0.0
+        self._frozen_since: float | None = None
+        self._freeze_lock = threading.Lock()
 
     def _went_live(self) -> None:
         """Called once the sandbox runs and its watcher is up (a failed start never counts as live)."""
@@ -177,6 +180,43 @@ class RunningSandboxBase(ABC):
     def _terminate(self, reason: KillReason) -> None:
         """Kill everything the sandbox runs, recording why (first reason wins)."""
 
+    def _set_frozen(self, frozen: bool) -> bool:
+        """Freeze (stop scheduling) or thaw every process of the sandbox; False where the backend cannot."""
+        return False
+
+    def freeze(self) -> bool:
+        """Stop the sandbox in place (its episode is being evaluated): no CPU, no progress, no deadline
+        passing; frozen time is not part of elapsed(). Returns whether it is frozen now."""
+        with self._freeze_lock:
+            if self._frozen_since is not None:
+                return True
+            if self._done.is_set() or self._exited or not self._set_frozen(True):
+                return False
+            self._frozen_since = time.monotonic()
+            return True
+
+    def thaw(self) -> None:
+        with self._freeze_lock:
+            if self._frozen_since is None:
+                return
+            self._set_frozen(False)
+            self._frozen_total += time.monotonic() - self._frozen_since
+            self._frozen_since = None
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen_since is not None
+
+    def frozen_sec(self) -> float:
+        since = self._frozen_since
+        return self._frozen_total + (time.monotonic() - since if since is not None else 0.0)
+
+    def _deadline(self) -> float:
+        """The wall limit, pushed back by the time spent frozen (never passes while frozen)."""
+        if self._frozen_since is not None:
+            return time.monotonic() + self._request.limits.wall_sec
+        return self._t0 + self._request.limits.wall_sec + self._frozen_total
+
     def poll(self) -> ExecResult | None:
         return self._result if self._done.is_set() else None
 
@@ -187,8 +227,9 @@ class RunningSandboxBase(ABC):
         self._terminate(reason)
 
     def elapsed(self) -> float:
+        """Seconds the sandbox has run, frozen time excluded (what the agent is charged)."""
         end = self._t_end
-        return (end if end is not None else time.monotonic()) - self._t0
+        return (end if end is not None else time.monotonic()) - self._t0 - self.frozen_sec()
 
     def output_tail(self, max_bytes: int = 4096) -> str:
         with self._lock:

@@ -479,6 +479,7 @@ class DockerProcess(RunningSandboxBase):
                 return
             if self._kill_reason is None:
                 self._kill_reason = reason
+        self.thaw()  # a paused container cannot be killed on every engine
         try:
             self._api.kill(self.container_id)  # SIGKILL to pid 1 takes the whole pid namespace along
         except self._errors.NotFound:
@@ -493,21 +494,32 @@ class DockerProcess(RunningSandboxBase):
             return None
         return st
 
+    def _set_frozen(self, frozen: bool) -> bool:
+        """`docker pause` / `unpause` (the cgroup freezer under the engine; podman does it on cgroups v1)."""
+        try:
+            (self._api.pause if frozen else self._api.unpause)(self.container_id)
+            return True
+        except Exception as e:  # not running any more, or the engine cannot pause: then it is not frozen
+            log.warning("sandbox %s: could not %s: %s", self.run_id, "pause" if frozen else "unpause",
+                        _api_message(e))
+            return False
+
     def _watch(self) -> None:
-        deadline = self._t0 + self._request.limits.wall_sec
         state: dict[str, Any] | None = None
         try:
             # The attach stream ends when pid 1 exits (and with it every process of the container);
             # meanwhile the writable mounts are measured every few seconds, like bwrap does.
             disk_limit = self._request.limits.disk_mb * _MiB
             writable = [self._request.workspace, *(m.source for m in self._request.mounts if not m.read_only)]
-            while not self._eof.wait(max(0.0, min(DISK_CHECK_SEC, deadline - time.monotonic()))):
-                if time.monotonic() >= deadline:
+            while not self._eof.wait(max(0.0, min(DISK_CHECK_SEC, self._deadline() - time.monotonic()))):
+                if time.monotonic() >= self._deadline():
                     self._terminate("timeout")
                     break
                 if usage_exceeds(writable, disk_limit):
                     self._terminate("disk")
                     break
+            self.thaw()
+            deadline = self._deadline()
             delay = 0.005
             while True:
                 try:
@@ -552,7 +564,7 @@ class DockerProcess(RunningSandboxBase):
                 output_tail=self.output_tail(self._tail_bytes),
                 output_bytes=self._seen,
                 output_truncated=self._seen > self._logged,
-                duration_sec=self._t_end - self._t0,
+                duration_sec=self._t_end - self._t0 - self._frozen_total,
                 timed_out=self._kill_reason == "timeout",
                 cancelled=self._kill_reason == "cancelled",
                 disk_exceeded=self._kill_reason == "disk",

@@ -96,7 +96,7 @@ async def test_submit_while_an_experiment_rewrites_the_file(make_episode):
     episode = make_episode()
     async with connect(episode) as client:
         exp = await tool(client, "run_experiment", {
-            "command": "i=0; while :; do i=$((i+1)); echo \"# $i\" >> network.py; done", "timeout_sec": 60,
+            "command": "i=0; while :; do i=$((i+1)); echo \"# $i\" >> network.py; sleep 0.002; done", "timeout_sec": 60,
             "wait_sec": 1})
         assert exp["status"] == "running"
         result = await tool(client, "submit")
