@@ -62,17 +62,29 @@ def summarize_pairs(baseline: Sequence[float], candidate: Sequence[float]) -> Ti
     )
 
 
+def pair_orders(pairs: int, rng: random.Random | None = None) -> list[bool]:
+    """For each pair, whether the baseline runs first: half the pairs each way (neither side always gets
+    the warm cache), in an order drawn from the OS's secret randomness, so a process watching the load
+    cannot tell which program runs when (an order it could predict let a burner slow one side)."""
+    rng = rng or random.SystemRandom()
+    firsts = [index % 2 == 0 for index in range(pairs)]
+    rng.shuffle(firsts)
+    return firsts
+
+
 def interleaved_pairs(
-    run_baseline: Callable[[], float], run_candidate: Callable[[], float], pairs: int = MIN_PAIRS
+    run_baseline: Callable[[], float], run_candidate: Callable[[], float], pairs: int = MIN_PAIRS,
+    rng: random.Random | None = None,
 ) -> TimingResult:
-    """One warm-up each, then `pairs` interleaved (baseline, candidate) timings."""
+    """One warm-up each (in a secret order too), then `pairs` interleaved (baseline, candidate) timings."""
     pairs = max(pairs, MIN_PAIRS)
-    run_baseline()
-    run_candidate()
+    warm = [run_baseline, run_candidate]
+    (rng or random.SystemRandom()).shuffle(warm)
+    for run in warm:
+        run()
     baseline, candidate = [], []
-    for index in range(pairs):
-        # alternate which goes first so neither always benefits from a warm cache
-        if index % 2 == 0:
+    for baseline_first in pair_orders(pairs, rng):
+        if baseline_first:
             baseline.append(run_baseline())
             candidate.append(run_candidate())
         else:
