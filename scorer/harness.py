@@ -171,6 +171,7 @@ class EvalContext:
             limits=limits,
             uid=self._uid,
             cpu=self._cpu if pin else None,
+            fake_file_locks=True,  # no lock channel to or from a concurrent experiment (seccomp.py)
             log_path=run_root / "log.txt",
         )
         result: ExecResult = self._backend.run(request)

@@ -589,3 +589,66 @@ def test_sandboxes_cannot_widen_their_cpus_onto_the_timing_core(backend: BwrapBa
     r = backend.run(req(ws, _AFFINITY_PROBE, cpu=core))
     assert r.exit_code == 0, r.output_tail
     assert f"after {[core]}" in r.output_tail, r.output_tail  # a timed run cannot take a second core
+
+
+# --------------------------------------------------------------------------- lock channels
+
+_LOCK_SENDER = """python3 -c '
+import fcntl, struct, time
+files = [open(p, "rb") for p in ("/etc/passwd", "/usr/bin/env")]
+fcntl.flock(files[0], fcntl.LOCK_SH)
+fcntl.fcntl(files[1], fcntl.F_SETLK, struct.pack("hhqqi", fcntl.F_RDLCK, 0, 7, 5, 0))
+print("holding", flush=True)
+time.sleep(30)
+'"""
+
+_LOCK_PROBE = """python3 -c '
+import fcntl, struct
+out = []
+with open("/usr/bin/env", "rb") as f:
+    got = fcntl.fcntl(f, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+    out.append(struct.unpack("hhqqi", got)[:4])
+with open("/etc/passwd", "rb") as f:
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        out.append("flock free")
+    except OSError:
+        out.append("flock busy")
+print(out)
+'"""
+
+
+@pytest.mark.parametrize("faked_side", ["receiver", "sender"])
+def test_file_locks_carry_nothing_between_an_experiment_and_an_evaluation(
+        backend: BwrapBackend, ws: Path, faked_side: str) -> None:
+    """Locks on the host inodes every sandbox sees (/etc, /usr) were a channel: an evaluation sandbox
+    (fake_file_locks) neither sees an experiment's locks nor sets any an experiment could see."""
+    if not ROOT:
+        pytest.skip("the lock filter is part of the root-mode seccomp program")
+
+    def probe(with_sender: bool) -> str:
+        sender = None
+        if with_sender:
+            sender = backend.start(req(ws, _LOCK_SENDER, fake_file_locks=faked_side == "sender"))
+            while "holding" not in sender.output_tail():
+                time.sleep(0.02)
+        try:
+            r = backend.run(req(ws, _LOCK_PROBE, fake_file_locks=faked_side == "receiver"))
+            assert r.exit_code == 0, r.output_tail
+            return r.output_tail
+        finally:
+            if sender is not None:
+                sender.kill()
+                sender.wait(10)
+
+    assert probe(True) == probe(False)  # the probe learns nothing from the sender's locks
+    # without the filter on either side the channel is real (so the test can fail)
+    sender = backend.start(req(ws, _LOCK_SENDER))
+    while "holding" not in sender.output_tail():
+        time.sleep(0.02)
+    try:
+        leaky = backend.run(req(ws, _LOCK_PROBE)).output_tail
+    finally:
+        sender.kill()
+        sender.wait(10)
+    assert "flock busy" in leaky and "(0, 0, 7, 5)" in leaky, leaky  # F_RDLCK at 7+5: the bits got across

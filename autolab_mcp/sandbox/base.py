@@ -70,6 +70,10 @@ class ExecRequest(BaseModel):
         "server's uid, which for a root server means root without capabilities: always set it for untrusted code",
     )
     cpu: int | None = Field(None, description="pin to this core (timing); no CPU quota is applied then")
+    fake_file_locks: bool = Field(
+        False, description="file locks (flock, fcntl record locks) succeed without effect: evaluation sandboxes, "
+        "so locks on the host inodes every sandbox sees cannot carry data to or from an experiment",
+    )
     log_path: Path | None = Field(None, description="full combined stdout+stderr kept here")
 
 

@@ -141,6 +141,7 @@ class BwrapBackend:
             raise SandboxError("cgroups were required but cannot be managed here (needs root, writable cgroupfs)")
         self._system = _system_args()
         self._seccomp_program = no_new_userns_program()
+        self._seccomp_locks_program = no_new_userns_program(fake_file_locks=True)
         if self._root and self._seccomp_program is None:
             log.warning("no seccomp filter for %s: sandboxes may create nested user namespaces", platform.machine())
         self.tail_bytes = tail_bytes
@@ -183,9 +184,10 @@ class BwrapBackend:
     def _seccomp_fd(self, request: ExecRequest) -> int | None:
         """In root mode, a memfd with the no-new-user-namespaces filter (unprivileged mode uses bwrap's
         own --disable-userns instead); None where the filter does not apply."""
-        if self._drop_uid(request) is None or self._seccomp_program is None:
+        program = self._seccomp_locks_program if request.fake_file_locks else self._seccomp_program
+        if self._drop_uid(request) is None or program is None:
             return None
-        return program_memfd(self._seccomp_program)
+        return program_memfd(program)
 
     def _bwrap_args(self, request: ExecRequest, ready_fd: int, ro_fds: list[tuple[int, str]],
                     seccomp_fd: int | None = None) -> list[str]:
