@@ -47,6 +47,7 @@ from autolab_mcp.sandbox.base import (
     AGENT_UID,
     ExecRequest,
     ExecResult,
+    KillReason,
     Limits,
     RunningSandbox,
     SandboxBackend,
@@ -157,26 +158,27 @@ class Episode(ScoringMixin):
         connected, listed the tools and left) is removed instead of left open."""
         if self._timer:
             self._timer.cancel()
-        running = list(self._handles.items())
-        for _exp_id, handle in running:
-            handle.kill("shutdown")
-        deadline = time.monotonic() + 3.0
-        for exp_id, _handle in running:  # let the watchers record how they ended
-            self._done[exp_id].wait(max(0.0, deadline - time.monotonic()))
+        self._kill_running("shutdown", wait_sec=3.0)
         self.ledger.persist()
-        if remove_if_untouched and not self.touched:
+        if remove_if_untouched and not self._touched:
             log.info("run %s saw no tool call; removing it", self.meta.run_id)
             shutil.rmtree(self.run_dir, ignore_errors=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    @property
-    def touched(self) -> bool:
-        """Whether any tool was called in this episode (in this or an earlier server)."""
-        return self._touched or any(e.get("kind") == "tool" for e in self.log.read())
+    def _kill_running(self, reason: KillReason, wait_sec: float) -> None:
+        """Kill every running experiment and give the watchers up to `wait_sec` in all to record how
+        each ended (settled budget, `killed` status)."""
+        running = list(self._handles.items())
+        for _exp_id, handle in running:
+            handle.kill(reason)
+        deadline = time.monotonic() + wait_sec
+        for exp_id, _handle in running:
+            self._done[exp_id].wait(max(0.0, deadline - time.monotonic()))
 
     def note_tool_call(self) -> None:
+        """The server saw a tool call (a fresh run without one is removed at close: a health check)."""
         self._touched = True
 
     def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:

@@ -28,7 +28,7 @@ from autolab_mcp.taskspec import Task
 from autolab_mcp.workspace import Workspace, WorkspaceError
 
 if TYPE_CHECKING:
-    from autolab_mcp.sandbox.base import RunningSandbox
+    from autolab_mcp.sandbox.base import KillReason
 
 log = logging.getLogger("autolab.episode")
 
@@ -48,16 +48,17 @@ class ScoringMixin:
     _submitting: bool
     _result: SubmitResult | None
     _timer: threading.Timer | None
-    _handles: dict[str, RunningSandbox]
-    _done: dict[str, threading.Event]
 
-    def _require_active(self) -> None: ...  # provided by Episode
+    if TYPE_CHECKING:  # provided by Episode; declared for type checkers only, so nothing can silently no-op
+        def _require_active(self) -> None: ...
 
-    def _emit(self, kind: str, **details: Any) -> None: ...  # provided by Episode
+        def _emit(self, kind: str, **details: Any) -> None: ...
 
-    def start_wall_timer(self) -> None: ...  # provided by Episode
+        def start_wall_timer(self) -> None: ...
 
-    def _experiments_frozen(self) -> contextlib.AbstractContextManager[None]: ...  # provided by Episode
+        def _experiments_frozen(self) -> contextlib.AbstractContextManager[None]: ...
+
+        def _kill_running(self, reason: KillReason, wait_sec: float) -> None: ...
 
     @property
     def submitted(self) -> bool:
@@ -222,9 +223,7 @@ class ScoringMixin:
         chosen: str = snapshot_id
 
         def work() -> SubmitResult:
-            for exp_id, handle in list(self._handles.items()):
-                handle.kill()
-                self._done[exp_id].wait(30)
+            self._kill_running("cancelled", wait_sec=30.0)
             try:
                 signed = self._evaluate(scorer, "final", archive, chosen)
             except Exception as exc:
