@@ -74,6 +74,10 @@ class ExecRequest(BaseModel):
         False, description="file locks (flock, fcntl record locks) succeed without effect: evaluation sandboxes, "
         "so locks on the host inodes every sandbox sees cannot carry data to or from an experiment",
     )
+    forbid_threads: bool = Field(
+        False, description="no new threads (clone with CLONE_THREAD or CLONE_VM fails with EPERM, clone3 with "
+        "ENOSYS): timed runs of tasks whose rules forbid threads, enforced by seccomp rather than by reading source",
+    )
     log_path: Path | None = Field(None, description="full combined stdout+stderr kept here")
 
 

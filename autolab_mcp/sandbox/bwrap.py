@@ -53,7 +53,7 @@ from autolab_mcp.sandbox.common import (
     open_no_symlinks,
     usage_exceeds,
 )
-from autolab_mcp.sandbox.seccomp import no_new_userns_program, program_memfd
+from autolab_mcp.sandbox.seccomp import program_memfd, sandbox_program
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,7 @@ class BwrapBackend:
         if cgroups and self._cgroups is None:
             raise SandboxError("cgroups were required but cannot be managed here (needs root, writable cgroupfs)")
         self._system = _system_args()
-        self._seccomp_program = no_new_userns_program()
-        self._seccomp_locks_program = no_new_userns_program(fake_file_locks=True)
-        if self._root and self._seccomp_program is None:
+        if self._root and sandbox_program() is None:
             log.warning("no seccomp filter for %s: sandboxes may create nested user namespaces", platform.machine())
         self.tail_bytes = tail_bytes
 
@@ -182,10 +180,18 @@ class BwrapBackend:
             raise SandboxError("refusing to drop to uid 0; pass uid=None to keep the server's uid")
 
     def _seccomp_fd(self, request: ExecRequest) -> int | None:
-        """In root mode, a memfd with the no-new-user-namespaces filter (unprivileged mode uses bwrap's
-        own --disable-userns instead); None where the filter does not apply."""
-        program = self._seccomp_locks_program if request.fake_file_locks else self._seccomp_program
-        if self._drop_uid(request) is None or program is None:
+        """A memfd with the request's filter (seccomp.py; its variants are cached there). Root mode
+        always needs it (no user namespace of ours, so bwrap's --disable-userns cannot apply);
+        unprivileged mode has --disable-userns, and takes the filter when the request asks for fake
+        locks or no threads. None where no filter applies."""
+        wanted = request.fake_file_locks or request.forbid_threads
+        if self._drop_uid(request) is None and not wanted:
+            return None
+        program = sandbox_program(fake_file_locks=request.fake_file_locks, forbid_threads=request.forbid_threads)
+        if program is None:
+            if wanted:
+                raise SandboxError(f"no seccomp filter for {platform.machine()}: cannot fake file locks or "
+                                   "forbid threads here")
             return None
         return program_memfd(program)
 

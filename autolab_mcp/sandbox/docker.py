@@ -11,10 +11,22 @@ and runs as the request's uid.
 
 Semantics follow the bwrap backend (bwrap.py): `bash -c command` in /workspace, combined
 output logged up to a limit with a tail in memory, a wall limit that kills everything,
-kill() from any thread, exit codes as bash reports them. pid 1 is a tiny bash that runs
-the command as its child and waits for it: the command is not the namespace's init, so
-its signals behave as on a host (`kill -TERM $$` -> 143), and whatever it leaves behind
-dies with pid 1 when it ends.
+kill() from any thread, exit codes as bash reports them.
+
+pid 1 is a small launcher run by the host's /usr/bin/python3 (bound with /usr; -I -S: no
+site, no PYTHON* variables, nothing from the workspace). It installs our seccomp program
+(seccomp.py, passed as hex in argv: the filter a bwrap sandbox gets, so fake_file_locks and
+forbid_threads mean the same here), makes itself non-dumpable, forks `bash -c command` and
+waits for it, exiting with its status as bash reports it (128+n for a signal). So the command
+is not the namespace's init and its signals behave as on a host (`kill -TERM $$` -> 143);
+whatever it leaves behind dies with pid 1 when it ends; and although pid 1 runs as the
+command's uid, the command cannot ptrace it or read its /proc entries (root, cwd, environ),
+Yama or not: in bwrap, pid 1 is root's. The filter is installed in every container, not only
+those asking for the extra rules, so one code path runs for all (one Python start, small next
+to a container's), and 32-bit/x32 syscalls are refused, which the engine's default profile
+allows. Filters stack on the engine's own profile (the strictest answer wins), so that profile
+still applies. If the filter cannot be installed the command does not run: pid 1 exits with
+SECCOMP_FAILED_EXIT and says why.
 
 Output comes over the attach stream, opened before the container starts (nothing is
 missed, nothing is kept by the engine: the log driver is "none"). Read-only files come
@@ -63,6 +75,7 @@ from autolab_mcp.sandbox.common import (
     usage_exceeds,
 )
 from autolab_mcp.sandbox.docker_reaper import OWNER_LABEL, owner_id
+from autolab_mcp.sandbox.seccomp import sandbox_program
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +93,48 @@ _SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Engines refuse to start a container whose rlimits exceed their own hard limits; these fit any usual host.
 _NOFILE = 4096
 _NPROC = 16384  # per uid across all its sandboxes; the pids limit bounds each one
-#: pid 1: runs the command as its child (so the command is not the namespace init) and exits with its status.
-_INIT = '/bin/bash -c "$0" & wait $! 2>/dev/null'
+#: Exit status of pid 1 when the seccomp program could not be installed (the command never ran).
+SECCOMP_FAILED_EXIT = 121
+_PYTHON = "/usr/bin/python3"
+#: pid 1; argv: [program hex ("": no filter known for this ABI), command]. prctl(PR_SET_NO_NEW_PRIVS)
+#: (the engine sets it already; a filter needs it), prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+#: &sock_fprog), prctl(PR_SET_DUMPABLE, 0). Python ignores SIGPIPE and SIGXFSZ and handles SIGINT;
+#: all three go back to the default (ignored signals survive exec; a namespace init ignores
+#: default-action signals from inside, as a bash pid 1 did). Orphans are reaped while waiting.
+_LAUNCHER = r"""
+import os, signal, sys
+try:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    u = ctypes.c_ulong
+    def prctl(*args):
+        if libc.prctl(*args):
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    prog = bytes.fromhex(sys.argv[1])
+    if prog:
+        class Fprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+        fprog = Fprog(len(prog) // 8, prog)
+        prctl(38, u(1), u(0), u(0), u(0))
+        prctl(22, u(2), ctypes.byref(fprog), u(0), u(0))
+    prctl(4, u(0), u(0), u(0), u(0))
+except BaseException as e:
+    os.write(2, f"autolab sandbox: could not install the seccomp filter ({e!r}); the command did not run\n".encode())
+    os._exit(SECCOMP_FAILED_EXIT)
+for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
+    signal.signal(sig, signal.SIG_DFL)
+child = os.fork()
+if child == 0:
+    try:
+        os.execv("/bin/bash", ["/bin/bash", "-c", sys.argv[2]])
+    finally:
+        os._exit(127)
+while True:
+    pid, status = os.wait()
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(128 - code if code < 0 else code)
+""".replace("SECCOMP_FAILED_EXIT", str(SECCOMP_FAILED_EXIT))
 _LABEL = "org.autolab-mcp.sandbox"
 _STATE_TIMEOUT = 15.0
 _run_ids = itertools.count(1)
@@ -213,6 +266,10 @@ class DockerBackend:
         #: what serves DOCKER_HOST, for logs (e.g. "debian, 4.3.1" for podman)
         self.engine = f"{info.get('OperatingSystem') or '?'}, {info.get('ServerVersion') or '?'}"
         self._ncpu = int(info.get("NCPU") or os.cpu_count() or 1)
+        #: the engine's machine (whose syscall numbers the filter needs): "amd64" from podman, "x86_64" from Docker
+        self._machine = str(info.get("Architecture") or "") or None
+        if sandbox_program(self._machine) is None:
+            log.warning("no seccomp filter for %s: containers run under the engine's profile only", self._machine)
         self._root = os.geteuid() == 0
         self._image_lock = threading.Lock()
         self._image_ok = False
@@ -279,6 +336,18 @@ class DockerBackend:
             raise SandboxError(f"cpu {request.cpu} is not available (the engine has cpus 0-{self._ncpu - 1})")
         if self._root and request.uid == 0:
             raise SandboxError("refusing to run as uid 0; pass uid=None to keep the server's uid")
+        if (request.fake_file_locks or request.forbid_threads) and self._program(request) is None:
+            raise SandboxError(f"no seccomp filter for {self._machine}: cannot fake file locks or forbid threads")
+
+    def _program(self, request: ExecRequest) -> bytes | None:
+        return sandbox_program(self._machine, fake_file_locks=request.fake_file_locks,
+                               forbid_threads=request.forbid_threads)
+
+    def _command(self, request: ExecRequest) -> list[str]:
+        """pid 1's argv: the launcher, the filter (none where the ABI is unknown: _validate refused the
+        requests that need one), the command."""
+        program = self._program(request) or b""
+        return [_PYTHON, "-I", "-S", "-c", _LAUNCHER, program.hex(), request.command]
 
     def _container_config(self, request: ExecRequest, ro_binds: list[tuple[Path, str]],
                           run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -307,7 +376,9 @@ class DockerBackend:
             "mem_limit": lim.memory_mb * _MiB,
             "memswap_limit": lim.memory_mb * _MiB,
             "pids_limit": lim.pids,
-            "tmpfs": {"/tmp": f"size={lim.tmp_mb}m,mode=1777"},
+            # /sys masked by an empty read-only tmpfs (bwrap gives none): the engine would bind the host's
+            # sysfs; what stays is the engine's read-only view of the container's own cgroups
+            "tmpfs": {"/tmp": f"size={lim.tmp_mb}m,mode=1777", "/sys": "size=4k,mode=0555,ro"},
             "shm_size": min(lim.tmp_mb, 64) * _MiB,
             "ulimits": [_ulimit("fsize", lim.file_mb * _MiB), _ulimit("core", 0),
                         _ulimit("nofile", _NOFILE), _ulimit("nproc", max(_NPROC, lim.pids))],
@@ -321,7 +392,7 @@ class DockerBackend:
                 host["cpuset_cpus"] = ",".join(map(str, cores))  # off the timing core (autolab_mcp.cores)
         create: dict[str, Any] = {
             "image": self.image,
-            "command": ["/bin/bash", "-c", _INIT, request.command],
+            "command": self._command(request),
             "user": f"{uid}:{uid}",
             "working_dir": WORKSPACE_MOUNT,
             "environment": env,

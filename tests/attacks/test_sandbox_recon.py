@@ -71,7 +71,9 @@ async def test_recon_finds_no_hidden_data_or_secrets(make_episode):
         "cat /proc/self/mountinfo",
         "echo '== mount sources'",
         "for s in $(awk '{print $4}' /proc/self/mountinfo | sort -u); do",
+        # the system dirs and, on docker, the merged-/usr targets bound at /bin, /lib... (the same files)
         "  case \"$s\" in /|/usr|/etc|/null|/zero|/full|/random|/urandom|/tty|/irq|/bus|/newroot) ;;",
+        "  /usr/bin|/usr/sbin|/usr/lib|/usr/lib32|/usr/lib64|/usr/libx32|/sys) ;;",  # /sys: the root of /proc/sys
         "  *) ls -d \"$s\" 2>&1;; esac",
         "done",
         "echo '== end'",
@@ -83,7 +85,9 @@ async def test_recon_finds_no_hidden_data_or_secrets(make_episode):
         assert not leaks(log), "hidden text reached the sandbox"
         assert section(log, "grep", "proc").strip() == ""
         found = section(log, "find", "grep").split()
-        assert all(p.startswith("/usr/") and str(task.root) not in p for p in found), found
+        # the system dirs are the host's (docker binds merged-/usr links such as /lib as directories)
+        assert all(p.startswith(("/usr/", "/lib/", "/lib64/", "/bin/", "/sbin/")) and str(task.root) not in p
+                   for p in found), found
         assert key_path.read_text().strip() not in log, "the scorer key reached the sandbox"
         assert episode.scorer._token not in log, "the scorer token reached the sandbox"
         for path in host_paths:
@@ -151,7 +155,11 @@ async def test_escape_attempts_fail(make_episode):
         assert "ptrace 1 -1 Operation not permitted" in log
         assert log.count("ptrace ") == 3 and " 0 Success" not in log, log
         assert f"euid={AGENT_UID}" in log and "euid=0" not in log
-        assert "No such file or directory" in section(log, "cgroup", "end")  # no /sys in the sandbox
+        cgroup = section(log, "cgroup", "end")
+        if episode.meta.backend == "docker":  # /sys is an empty tmpfs; the engine adds the container's own cgroups
+            assert "ls /sys/fs/cgroup" not in cgroup and "/sys/class" not in log
+        else:
+            assert "No such file or directory" in cgroup  # no /sys in the sandbox
         assert "Read-only file system" in section(log, "runtime", "tty"), "the shared runtime venv is writable"
         assert not list(episode.runtime.rglob("evil.pth"))
         assert "tty=0" not in section(log, "tty", "cgroup"), "the sandbox has a controlling terminal"
