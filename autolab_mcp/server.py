@@ -296,6 +296,9 @@ def build_server(episode: Episode) -> MCPServer:
             f"- score calls (get_metric): {lim.score_calls}\n"
             f"- the editable files may hold at most {cfg.autolab.max_editable_bytes} bytes in all (the scorer "
             "gives a larger submission no credit)\n"
+            f"- editable Python/C sources may hold at most {cfg.autolab.max_literal_chars} characters of string "
+            f"literals and comments (docstrings aside) and {cfg.autolab.max_numeric_literals} numeric literals: "
+            "data such as trained weights may not ride in the code (the scorer gives such a submission no credit)\n"
             "- get_metric, submit and run_experiment answer within 50 s; a longer one returns an id to poll "
             "(score_status, experiment_status)"
         )
@@ -311,6 +314,8 @@ def build_server(episode: Episode) -> MCPServer:
             "budget": episode.ledger.limits.model_dump(), "wall_mode": episode.ledger.wall_mode,
             "experiment_timeout_sec": cap, "measures_time": task.needs_timing_core,
             "max_editable_bytes": cfg.autolab.max_editable_bytes,
+            "max_literal_chars": cfg.autolab.max_literal_chars,
+            "max_numeric_literals": cfg.autolab.max_numeric_literals,
         }, indent=1)
 
     @mcp.resource("autolab://budget", name="budget", mime_type="application/json")

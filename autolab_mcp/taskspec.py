@@ -75,6 +75,20 @@ class AutolabSection(_Open):
         64 * 1024, gt=0, description="the editable files together may hold at most this many bytes (enforced by "
         "the scorer): trained weights or precomputed answers cannot ride in as data",
     )
+    max_literal_chars: int = Field(
+        4096, ge=0, description="editable Python/C sources may hold at most this many characters of string "
+        "literals and comments together (docstrings excluded); enforced by the scorer (scorer/literals.py)",
+    )
+    max_numeric_literals: int = Field(
+        512, ge=0, description="editable Python/C sources may hold at most this many numeric literals",
+    )
+    review_metric_beyond: float | None = Field(
+        None, description="a metric past this bound (below it when lower is better, above it when higher is) "
+        "is impossible or implausible (a proven optimum, a physical limit): such results are flagged for review",
+    )
+    review_speedup_above: float | None = Field(
+        None, description="a measured speedup above this is flagged for review; default: 4x the reference's",
+    )
     timing_core: bool | None = Field(
         None, description="whether evaluations lease the host's timing core (pinned runs: timing, a wall-clock "
         "limit); default: only for the faster axis. Pure counting needs none and never queues behind timing",

@@ -138,6 +138,8 @@ class EpisodeOutcome(BaseModel):
     verdict: str = ""
     signature_ok: bool | None = None
     signature_note: str = ""
+    isolation: str | None = None  # "strong" | "weak", from the signed record
+    review: list[str] = Field(default_factory=list)  # the scorer's flags: an implausible result to check by hand
     budget: dict[str, Any] | None = None  # BudgetReport at the end
     budget_used: float | None = None
     experiments: int | None = None
@@ -430,6 +432,8 @@ def _collect(outcome: EpisodeOutcome, monitor: RunMonitor, started: float) -> No
         outcome.metric = record.get("metric")
         outcome.reason = record.get("reason", "")
         outcome.verdict = record.get("verdict", "")
+        outcome.isolation = record.get("isolation", "strong")
+        outcome.review = list(record.get("review") or [])
         if doc.get("auto"):
             outcome.submitted_by = "wall-budget"
         outcome.signature_ok, outcome.signature_note = verify_result(run_dir)
@@ -582,6 +586,8 @@ def build_report(outcomes: list[EpisodeOutcome], *, agent: str, seeds: list[int]
             "score_calls_mean": avg("score_calls"),
             "raw_metrics": [o.metric for o in items],
             "best_feedback": [o.best_feedback for o in items],
+            "weak_isolation": sum(1 for o in items if o.isolation == "weak"),
+            "needs_review": [o.seed for o in items if o.review],
         }
     task_means = [t["mean"] for t in per_task.values() if t["mean"] is not None]
     overall_mean, overall_ci = mean_ci(task_means)
@@ -604,6 +610,8 @@ def build_report(outcomes: list[EpisodeOutcome], *, agent: str, seeds: list[int]
             "tasks": len(per_task), "episodes": len(outcomes),
             "submitted": sum(1 for o in outcomes if o.status == "submitted"),
             "signatures_ok": sum(1 for o in outcomes if o.signature_ok),
+            "weak_isolation": sum(1 for o in outcomes if o.isolation == "weak"),
+            "needs_review": sum(1 for o in outcomes if o.review),
             "threshold": threshold,
             "below_threshold": sorted(n for n, t in per_task.items() if (t["mean"] or 0.0) < threshold),
         },
@@ -645,13 +653,23 @@ def report_markdown(report: dict[str, Any], curves: str | None) -> str:
                   f"episodes submitted · {o['signatures_ok']} signatures verified.", ""]
     if o["below_threshold"]:
         lines += [f"Below {o['threshold']}: {', '.join(o['below_threshold'])}.", ""]
+    if o.get("weak_isolation"):
+        lines += [f"**Weak isolation**: {o['weak_isolation']} episode(s) were scored on a host that could not "
+                  "isolate evaluations from concurrent experiments (no cpuset, freezer or lock filter: run as "
+                  "root); their scores may be skewed.", ""]
+    if o.get("needs_review"):
+        lines += [f"**Needs review**: {o['needs_review']} result(s) are past a bound the task declares "
+                  "implausible (see `review` in the episode's signed record and the note column).", ""]
     if curves:
         lines += [f"![best feedback score against budget used]({curves})", ""]
     lines += ["## Episodes", "", "| episode | status | submitted by | score | valid | wall s | compute s | experiments "
               "| score calls | tool calls | trajectory | note |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in report["episodes"]:
         traj = Path(e["trajectory"]).name if e.get("trajectory") else "-"
-        note = (e.get("error") or e.get("reason") or "").replace("|", "/").replace("\n", " ")[:120]
+        flags = [*(["NEEDS REVIEW"] if e.get("review") else []), *(["weak isolation"] if e.get("isolation") == "weak"
+                                                                    else [])]
+        note = "; ".join([*flags, e.get("error") or e.get("reason") or ""]).strip("; ")
+        note = note.replace("|", "/").replace("\n", " ")[:160]
         lines.append(f"| {e['episode_id']} | {e['status']} | {e.get('submitted_by') or '-'} | {_f(e['score'])} "
                      f"| {_f(e['valid'])} | {_f(e['wall_sec'], 1)} | {_f(e['compute_sec'], 1)} "
                      f"| {_f(e['experiments'])} | {_f(e['score_calls'])} | {e['tool_calls']} "
@@ -873,6 +891,9 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if refusal := weak_isolation_refusal(args.backend, args.allow_weak_isolation):
+        print(refusal, file=sys.stderr)
+        return 2
     if args.task == "all":
         every = list_tasks()
         tasks = [t.name for t in every if t.scorable]
@@ -921,6 +942,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def weak_isolation_refusal(backend: str, allowed: bool) -> str | None:
+    """Why eval will not run here (None: it will): scores from a host that cannot isolate evaluations
+    from concurrent experiments can be skewed or leak hidden inputs, so that needs an explicit yes."""
+    from autolab_mcp.sandbox.isolation import isolation_gaps
+
+    gaps = isolation_gaps(backend)
+    if not gaps or allowed:
+        return None
+    return (f"autolab-mcp eval: weak isolation with the {backend} backend on this host: {'; '.join(gaps)}. "
+            "Run as root (or use --backend docker with a rootful engine), or pass --allow-weak-isolation to "
+            "run anyway; results are then marked `weak isolation` in their signed records and the report.")
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     report = replay(args.trajectory, args.out, backend=args.backend)
     if args.json:
@@ -952,6 +986,9 @@ def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="bwrap", choices=["bwrap", "docker"])
     p.add_argument("--min-score", type=float, default=0.9, help="tasks whose mean is below are listed (0.9)")
     p.add_argument("--fail-below", action="store_true", help="exit 3 when a task's mean is below --min-score")
+    p.add_argument("--allow-weak-isolation", action="store_true",
+                   help="run even where evaluations cannot be isolated from concurrent experiments (not root: "
+                   "no cpuset, freezer or lock filter); results are marked `weak isolation`")
     llm = p.add_argument_group("LLM agents")
     llm.add_argument("--base-url", help="API base (OpenAI-compatible: include /v1, e.g. http://localhost:8000/v1)")
     llm.add_argument("--max-turns", type=int, default=60)

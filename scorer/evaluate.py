@@ -17,15 +17,19 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from autolab_mcp.globs import matches
 from autolab_mcp.sandbox.base import SCORER_UID, Limits, SandboxBackend
 from autolab_mcp.taskspec import Task
+from scorer import reasons
 from scorer.harness import EvalContext, Measurement, Split, load_evaluate_module
+from scorer.literals import count_files
 from scorer.normalize import normalized_score
+from scorer.review import review_flags
+from scorer.seeds import evaluation_seed, seed_commitment
 
 MAX_SUBMISSION_BYTES = 64 * 1024 * 1024
 
@@ -42,7 +46,9 @@ class ScoreRecord(BaseModel):
     valid: bool
     metric: float | None
     score: float = Field(description="normalized: baseline 0, reference 1, no upper cap")
-    reason: str = ""
+    reason: str = Field("", description="what the agent sees: fixed phrases only (scorer/reasons.py)")
+    reason_detail: str = Field("", description="the task's own reason when it was not a fixed phrase; never shown "
+                               "to the agent (it may carry candidate-chosen data)")
     verdict: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
     timing: dict[str, Any] | None = None
@@ -52,6 +58,12 @@ class ScoreRecord(BaseModel):
     runs: list[dict[str, Any]] = Field(default_factory=list)
     eval_seconds: float = 0.0
     queued_seconds: float = Field(0.0, description="time spent waiting for the timing core before evaluating")
+    seed_sha256: str = Field("", description="commitment to the secret seed of this evaluation's hidden inputs")
+    isolation: Literal["strong", "weak"] = Field(
+        "strong", description="weak: this host could not isolate the evaluation from concurrent experiments")
+    isolation_gaps: list[str] = Field(default_factory=list)
+    review: list[str] = Field(default_factory=list, description="why this result is implausible and needs a "
+                              "person's review (the task's declared bounds)")
 
 
 def extract_submission(archive: bytes, dest: Path, editable: list[str]) -> dict[str, str]:
@@ -93,8 +105,14 @@ def evaluate_submission(
     scratch_root: Path | None = None,
     cpu: int | None = None,
     request_id: str = "",
+    seed_secret: bytes = b"",
+    isolation_gaps: list[str] | None = None,
 ) -> ScoreRecord:
-    """Evaluate the editable files in `archive` on the hidden `split`; never raises for a bad candidate."""
+    """Evaluate the editable files in `archive` on the hidden `split`; never raises for a bad candidate.
+
+    The hidden inputs come from a seed derived from `seed_secret` and the run in `request_id`
+    (scorer/seeds.py; without a run id, a fresh random one). The reason shown is vetted against
+    fixed phrases; rules every task states (size, literal data) are checked before the task's own."""
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix=f"eval-{task.name}-", dir=scratch_root))
     os.chmod(scratch, 0o711)
@@ -110,37 +128,65 @@ def evaluate_submission(
             memory_mb=env.memory_mb,
             cpus=env.cpus,
         )
+        seed = evaluation_seed(seed_secret, task.name, request_id, split)
         ctx = EvalContext(
             task=task, split=split, candidate_dir=candidate, baseline_dir=baseline, scratch=scratch,
-            backend=backend, runtime=runtime, limits=limits, uid=SCORER_UID, cpu=cpu,
+            backend=backend, runtime=runtime, limits=limits, uid=SCORER_UID, cpu=cpu, seed=seed,
         )
         module = load_evaluate_module(task)
-        size = sum((candidate / rel).stat().st_size for rel in files)
-        cap = task.config.autolab.max_editable_bytes
+        task_reasons: frozenset[str] = frozenset(getattr(module, "REASONS", ()))
         try:
-            if size > cap:  # a rule of every task, stated in the instruction's budget section
-                # a fixed reason (no candidate-chosen value); the size itself goes to the signed record
-                measurement = Measurement(valid=False, reason=f"the editable files are larger than this task "
-                                          f"allows (at most {cap} bytes in all)", details={"editable_bytes": size})
-            else:
-                measurement = module.evaluate(ctx)
-        except Exception as exc:  # a harness bug must not look like a candidate failure silently
-            measurement = Measurement(
-                valid=False, reason=f"evaluation harness error: {exc!r}",
-                details={"traceback": traceback.format_exc()[-2000:]},
-            )
+            measurement = _stated_rules(task, candidate, files) or module.evaluate(ctx)
+        except Exception:  # a harness bug must not look like a candidate failure silently
+            measurement = Measurement(valid=False, reason=reasons.HARNESS_ERROR,
+                                      details={"traceback": traceback.format_exc()[-2000:]})
+            task_reasons = frozenset()
         score = normalized_score(task.config, measurement.metric, measurement.timing) if measurement.valid else 0.0
         timing = measurement.timing
         verdict = timing.verdict if timing else ("passed the quality gate" if measurement.valid else "invalid")
+        shown, kept = reasons.vetted(measurement.reason, task_reasons | _scorer_reasons(task))
+        if not kept and measurement.valid:
+            shown = reasons.PASSED
+        gaps = list(isolation_gaps or [])
         return ScoreRecord(
             task=task.name, split=split, valid=measurement.valid, metric=measurement.metric, score=score,
-            reason=measurement.reason, verdict=verdict, details=measurement.details,
-            timing=timing.model_dump() if timing else None, files=files,
+            reason=shown, reason_detail="" if kept else measurement.reason[:2000], verdict=verdict,
+            details=measurement.details, timing=timing.model_dump() if timing else None, files=files,
             submission_sha256=hashlib.sha256(archive).hexdigest(), runs=ctx.runs, request_id=request_id,
-            eval_seconds=round(time.monotonic() - started, 3),
+            eval_seconds=round(time.monotonic() - started, 3), seed_sha256=seed_commitment(seed),
+            isolation="weak" if gaps else "strong", isolation_gaps=gaps,
+            review=review_flags(task.config, measurement) if measurement.valid else [],
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _size_reason(task: Task) -> str:
+    return (f"the editable files are larger than this task allows (at most "
+            f"{task.config.autolab.max_editable_bytes} bytes in all)")
+
+
+def _literal_reason(task: Task) -> str:
+    cfg = task.config.autolab
+    return (f"the editable sources hold more literal data than this task allows (at most {cfg.max_literal_chars} "
+            f"characters of strings and comments and {cfg.max_numeric_literals} numeric literals)")
+
+
+def _scorer_reasons(task: Task) -> frozenset[str]:
+    return frozenset({_size_reason(task), _literal_reason(task)})
+
+
+def _stated_rules(task: Task, candidate: Path, files: dict[str, str]) -> Measurement | None:
+    """The rules every task's instruction states (its budget section), checked before the task runs:
+    a refusal with a fixed reason, the measured values kept in the signed record only."""
+    cfg = task.config.autolab
+    size = sum((candidate / rel).stat().st_size for rel in files)
+    if size > cfg.max_editable_bytes:
+        return Measurement(valid=False, reason=_size_reason(task), details={"editable_bytes": size})
+    literals = count_files(candidate, sorted(files))
+    if literals.chars > cfg.max_literal_chars or literals.numbers > cfg.max_numeric_literals:
+        return Measurement(valid=False, reason=_literal_reason(task), details={"literals": literals.model_dump()})
+    return None
 
 
 def tar_directory_files(root: Path, paths: list[str]) -> bytes:

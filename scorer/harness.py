@@ -34,6 +34,7 @@ from autolab_mcp.sandbox.base import (
     SandboxBackend,
 )
 from autolab_mcp.taskspec import Task
+from scorer import reasons
 from scorer.timing import MIN_PAIRS, TimingResult, interleaved_pairs
 
 Split = Literal["feedback", "final"]
@@ -69,20 +70,23 @@ class RunOutput(BaseModel):
         return self.exit_code == 0 and not self.timed_out and not self.oom_killed
 
     def failure(self) -> str | None:
-        """A short reason when the run did not finish cleanly."""
+        """A fixed reason when the run did not finish cleanly (never its exit code or output: a candidate
+        chooses both, and could print hidden inputs into the reason)."""
         if self.timed_out:
-            return f"timed out after {self.duration_sec:.1f}s"
+            return reasons.TIMED_OUT
         if self.oom_killed:
-            return "killed: out of memory"
+            return reasons.OUT_OF_MEMORY
         if self.exit_code != 0:
-            # never the output itself: a candidate could print hidden inputs into the reason
-            return (f"exited with code {self.exit_code} (its output is not shown: it may hold hidden data; "
-                    "reproduce with an experiment on the public data)")
+            return reasons.EXIT_NONZERO
         return None
 
 
 class Measurement(BaseModel):
-    """What a task's evaluate() returns; the scorer normalizes and signs it."""
+    """What a task's evaluate() returns; the scorer normalizes and signs it.
+
+    `reason` is shown to the agent: it must be built from fixed phrases (scorer/reasons.py and the
+    task's REASONS), or the scorer replaces it. Anything derived from the candidate's output goes
+    to `details`, which only the signed record keeps."""
 
     valid: bool
     metric: float | None = None
@@ -107,8 +111,12 @@ class EvalContext:
         limits: Limits,
         uid: int | None = SCORER_UID,
         cpu: int | None = None,
+        seed: int = 0,
     ) -> None:
         self.task = task
+        #: this evaluation's secret seed (scorer/seeds.py): generate the hidden inputs from it, never from
+        #: constants, so no episode can learn them for another
+        self.seed = seed
         self.split: Split = split
         self.hidden_dir = task.tests_dir
         self.candidate_dir = candidate_dir
@@ -138,8 +146,10 @@ class EvalContext:
         timeout_sec: float | None = None,
         memory_mb: int | None = None,
         pin: bool = False,
+        forbid_threads: bool = False,
     ) -> RunOutput:
-        """Run `bash -c command` in a fresh sandbox over a fresh copy of the workspace."""
+        """Run `bash -c command` in a fresh sandbox over a fresh copy of the workspace.
+        forbid_threads: the run may not create threads (seccomp; see ExecRequest.forbid_threads)."""
         if pin and self._cpu is None:
             raise RuntimeError(
                 f"task {self.task.name}: a pinned run needs the timing core, but the task does not lease one; "
@@ -172,6 +182,7 @@ class EvalContext:
             uid=self._uid,
             cpu=self._cpu if pin else None,
             fake_file_locks=True,  # no lock channel to or from a concurrent experiment (seccomp.py)
+            forbid_threads=forbid_threads,
             log_path=run_root / "log.txt",
         )
         result: ExecResult = self._backend.run(request)
@@ -197,6 +208,7 @@ class EvalContext:
         check: Callable[[RunOutput], str | None],
         pairs: int = MIN_PAIRS,
         timeout_sec: float | None = None,
+        forbid_threads: bool = False,
     ) -> tuple[TimingResult | None, str | None]:
         """Time baseline against candidate with the interleaved-pairs method, pinned to one core.
 
@@ -208,7 +220,8 @@ class EvalContext:
         def timed(which: Literal["candidate", "baseline"]) -> float:
             if problems:
                 return 1.0
-            out = self.run(command, inputs=inputs, which=which, timeout_sec=timeout_sec, pin=True)
+            out = self.run(command, inputs=inputs, which=which, timeout_sec=timeout_sec, pin=True,
+                           forbid_threads=forbid_threads)
             reason = out.failure() or check(out)
             if reason:
                 problems.append(f"{which}: {reason}")
@@ -242,20 +255,20 @@ def _make_world_readable(path: Path) -> None:
 
 def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
     """(bytes, None) or (None, why): what a candidate wrote, refusing symlinks, FIFOs, directories and
-    anything over max_bytes. Opened without following links and without blocking, so a candidate's
-    output can neither redirect the scorer to another file nor hang it."""
+    anything over max_bytes; `why` is a fixed phrase (scorer/reasons.py). Opened without following
+    links and without blocking, so a candidate's output can neither redirect the scorer nor hang it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
-        return None, f"{path.name} was not written"
-    except OSError as exc:
-        return None, f"{path.name} cannot be opened ({exc.strerror}); it must be a regular file, not a link"
+        return None, reasons.NOT_WRITTEN
+    except OSError:
+        return None, reasons.NOT_REGULAR
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            return None, f"{path.name} is not a regular file"
+            return None, reasons.NOT_REGULAR
         if info.st_size > max_bytes:
-            return None, f"{path.name} is {info.st_size} bytes; at most {max_bytes} are read"
+            return None, reasons.TOO_LARGE
         chunks, total = [], 0
         while total <= max_bytes:
             chunk = os.read(fd, 1 << 22)
@@ -264,7 +277,7 @@ def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | N
             chunks.append(chunk)
             total += len(chunk)
         if total > max_bytes:
-            return None, f"{path.name} is larger than {max_bytes} bytes"
+            return None, reasons.TOO_LARGE
         return b"".join(chunks), None
     finally:
         os.close(fd)
@@ -273,20 +286,22 @@ def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | N
 def load_npy(path: Path, max_bytes: int, *, missing: str, what: str | None = None) -> tuple[Any, str]:
     """(array, "") or (None, why) for a .npy a candidate wrote: a regular file (see
     read_regular_file) of at most max_bytes, loaded without unpickling. `missing` is the reason when
-    nothing was written; `what` names the output in the other reasons (default: the file name)."""
+    nothing was written (a fixed phrase of the task's REASONS); the other reasons are fixed phrases of
+    scorer/reasons.py. `what` is accepted for older callers and ignored (a reason names no output)."""
     import numpy as np  # only the tasks that exchange arrays need it
 
     if not os.path.lexists(path):
         return None, missing
+    del what
     data, why = read_regular_file(path, max_bytes)
     if data is None:
         return None, why or missing
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:
-        return None, f"{what or path.name} is not a readable array: {type(exc).__name__}: {exc}"[:300]
+    except Exception:
+        return None, reasons.NOT_ARRAY
     if not isinstance(array, np.ndarray):
-        return None, f"{what or path.name} is not a single .npy array"
+        return None, reasons.NOT_ARRAY
     return array, ""
 
 

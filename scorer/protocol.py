@@ -26,3 +26,5 @@ class Health(BaseModel):
     ok: bool
     task: str
     backend: str
+    isolation: str = "strong"
+    isolation_gaps: list[str] = Field(default_factory=list)

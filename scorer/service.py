@@ -29,8 +29,9 @@ from autolab_mcp.cores import CoreBusy, lease_timing_core
 from autolab_mcp.runtime import ensure_runtime
 from autolab_mcp.sandbox import make_backend
 from autolab_mcp.sandbox.common import kill_live_sandboxes
+from autolab_mcp.sandbox.isolation import isolation_gaps
 from autolab_mcp.taskspec import Task, load_task
-from scorer import signing
+from scorer import seeds, signing
 from scorer.evaluate import SubmissionError, evaluate_submission
 from scorer.protocol import MAX_REQUEST_BYTES, EvaluateRequest, Health, SignedRecord
 
@@ -51,6 +52,10 @@ class Scorer:
         self.backend_name = backend_name
         self.backend = make_backend(backend_name)
         self.key = key if key is not None else signing.load_or_create_key()
+        self.seed_secret = seeds.load_or_create_secret()
+        self.isolation_gaps = isolation_gaps(backend_name)
+        if self.isolation_gaps:
+            log.warning("weak isolation (results are marked so): %s", "; ".join(self.isolation_gaps))
         self._runtime: Path | None = None
 
     def runtime(self) -> Path:
@@ -61,15 +66,13 @@ class Scorer:
     def evaluate(self, request: EvaluateRequest) -> SignedRecord:
         archive = base64.b64decode(request.archive_b64, validate=True)
         runtime = self.runtime()
+        common = {"backend": self.backend, "runtime": runtime, "request_id": request.request_id,
+                  "seed_secret": self.seed_secret, "isolation_gaps": self.isolation_gaps}
         if not self.task.needs_timing_core:  # pure counting: nothing to measure, so no queue to join
-            return self._sign(evaluate_submission(self.task, request.split, archive, backend=self.backend,
-                                                  runtime=runtime, cpu=None, request_id=request.request_id))
+            return self._sign(evaluate_submission(self.task, request.split, archive, cpu=None, **common))
         # the lease alone serializes: flocks on separate opens exclude each other within a process too
         with lease_timing_core(self.queue_timeout_sec) as lease:
-            record = evaluate_submission(
-                self.task, request.split, archive, backend=self.backend, runtime=runtime, cpu=lease.core,
-                request_id=request.request_id,
-            )
+            record = evaluate_submission(self.task, request.split, archive, cpu=lease.core, **common)
             record.queued_seconds = round(lease.waited_sec, 3)
         return self._sign(record)
 
@@ -110,7 +113,9 @@ def build_app(scorer: Scorer, token: str) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         if not authorized(request):
             return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
-        return JSONResponse(Health(ok=True, task=scorer.task.name, backend=scorer.backend_name).model_dump())
+        return JSONResponse(Health(ok=True, task=scorer.task.name, backend=scorer.backend_name,
+                                   isolation="weak" if scorer.isolation_gaps else "strong",
+                                   isolation_gaps=scorer.isolation_gaps).model_dump())
 
     async def evaluate(request: Request) -> JSONResponse:
         if not authorized(request):

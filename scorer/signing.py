@@ -24,12 +24,22 @@ def default_key_path() -> Path:
 
 
 def load_or_create_key(path: Path | None = None) -> bytes:
+    """The key at `path`, created (32 random bytes, 0600) when missing. Written to a temporary file and
+    linked into place, so processes starting together all read the same complete key."""
     path = path or default_key_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+        finally:
+            temporary.unlink(missing_ok=True)
     return bytes.fromhex(path.read_text().strip())
 
 

@@ -57,15 +57,17 @@ def live_pids(marker: str) -> list[int]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Tests sign with their own scorer key, never the machine's."""
-    key = tmp_path_factory.mktemp("key") / "scorer.key"
-    old = os.environ.get("AUTOLAB_SCORER_KEY_FILE")
-    os.environ["AUTOLAB_SCORER_KEY_FILE"] = str(key)
+    """Tests sign with their own scorer key and seed secret, never the machine's."""
+    directory = tmp_path_factory.mktemp("key")
+    names = {"AUTOLAB_SCORER_KEY_FILE": directory / "scorer.key", "AUTOLAB_SCORER_SEED_FILE": directory / "scorer.seed"}
+    old = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(path) for name, path in names.items()})
     yield
-    if old is None:
-        os.environ.pop("AUTOLAB_SCORER_KEY_FILE", None)
-    else:
-        os.environ["AUTOLAB_SCORER_KEY_FILE"] = old
+    for name, value in old.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 class Scorers:
@@ -74,12 +76,13 @@ class Scorers:
     def __init__(self) -> None:
         self._by_task: dict[str, ScorerProcess] = {}
 
-    def get(self, task: Task) -> ScorerProcess:
-        if task.name not in self._by_task:
-            process = ScorerProcess(task.root, "bwrap", eval_timeout=600)
+    def get(self, task: Task, backend: str = "bwrap") -> ScorerProcess:
+        key = f"{task.name}/{backend}"
+        if key not in self._by_task:
+            process = ScorerProcess(task.root, backend, eval_timeout=600)
             process.start()
-            self._by_task[task.name] = process
-        return self._by_task[task.name]
+            self._by_task[key] = process
+        return self._by_task[key]
 
     def close(self) -> None:
         for process in self._by_task.values():
@@ -91,6 +94,10 @@ def scorers() -> Iterator[Scorers]:
     registry = Scorers()
     yield registry
     registry.close()
+
+
+#: the backend episodes use unless a test names one (the attack suite runs on both: see the Makefile)
+DEFAULT_TEST_BACKEND = os.environ.get("AUTOLAB_TEST_BACKEND", "bwrap")
 
 
 def sandbox_backend(name: str) -> Any:
@@ -122,10 +129,14 @@ def timed_task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_episode(tmp_path: Path, scorers: Scorers, timed_task_root: Path):
     episodes: list[Episode] = []
 
-    def make(task_name: str = "sorting_network", backend: str = "bwrap", **overrides: Any) -> Episode:
+    def make(task_name: str = "sorting_network", backend: str | None = None, **overrides: Any) -> Episode:
+        """An episode on `backend` (default: $AUTOLAB_TEST_BACKEND, else bwrap; `make test` runs the attack
+        suite once more with docker), its scorer on the same backend."""
+        backend = backend or DEFAULT_TEST_BACKEND
         task = find_task(str(timed_task_root) if task_name == "sorting_network_timed" else task_name)
-        episode = Episode.create(task, tmp_path / "runs", backend=sandbox_backend(backend), backend_name=backend,
-                                 scorer=scorers.get(task), overrides=BudgetOverrides(**overrides))
+        sandbox = sandbox_backend(backend)
+        episode = Episode.create(task, tmp_path / "runs", backend=sandbox, backend_name=backend,
+                                 scorer=scorers.get(task, backend), overrides=BudgetOverrides(**overrides))
         episodes.append(episode)
         return episode
 

@@ -89,5 +89,16 @@ def assert_baseline(record: ScoreRecord) -> None:
 
 
 def assert_broken(record: ScoreRecord, fragment: str) -> None:
+    """Invalid, with `fragment` in the reason the agent sees or (when the task's reason was not a fixed
+    phrase and the agent saw the fallback) in the detail only the signed record keeps."""
     assert not record.valid and record.score == 0.0
-    assert fragment in record.reason, record.reason
+    assert fragment in record.reason or fragment in record.reason_detail, (record.reason, record.reason_detail)
+
+
+def assert_fixed_reason(record: ScoreRecord, task_name: str) -> None:
+    """The reason shown is made of fixed phrases only (scorer/reasons.py and the task's REASONS)."""
+    from scorer import reasons
+
+    allowed = reasons.GENERIC | frozenset(getattr(hidden(task_name), "REASONS", ()))
+    assert all(part in allowed or part.startswith(("the editable files are larger", "the editable sources hold"))
+               for part in reasons.phrases(record.reason)), record.reason

@@ -193,3 +193,47 @@ def test_run_one_reports_progress(tmp_path):
     assert updates[-1].final_score == outcome.score and updates[-1].calls == 8
     with pytest.raises(FileExistsError):  # a used output directory is refused, not mixed
         run_one(TASK, "scripted", 5, tmp_path)
+
+
+# -- isolation and review marks -----------------------------------------------------------------------
+
+
+def test_eval_refuses_weak_isolation_unless_allowed(tmp_path):
+    """Not root: no cpuset, freezer or lock filter, so scores could be skewed by a concurrent experiment;
+    eval says why and stops before running anything, unless --allow-weak-isolation is given."""
+    import os
+    import shutil
+    import sysconfig
+
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv (util-linux) to run as an unprivileged user")
+    # the venv's interpreter may live under /root; the system one of the same version reads the venv's packages
+    python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    if not os.access(python, os.X_OK):
+        pytest.skip(f"{python} is needed to run the CLI as another user")
+    out = tmp_path / "out"
+    tmp_path.chmod(0o777)
+    path = os.pathsep.join([sysconfig.get_paths()["purelib"], str(REPO)])
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", f"HOME={tmp_path}",
+               f"PYTHONPATH={path}", python, "-m", "autolab_mcp.cli", "eval", "--task", TASK, "--out", str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    if "Permission denied" in proc.stderr or "No module named" in proc.stderr:
+        pytest.skip(f"the checkout is not readable by an unprivileged user here: {proc.stderr[-200:]}")
+    assert proc.returncode == 2, proc.stderr
+    assert "weak isolation" in proc.stderr and "--allow-weak-isolation" in proc.stderr
+    assert "not root" in proc.stderr and not out.exists(), "nothing ran"
+
+
+def test_report_marks_weak_isolation_and_results_that_need_review():
+    outcomes = [
+        EpisodeOutcome(episode_id="a", task=TASK, agent="scripted", seed=0, status="submitted", score=1.0,
+                       signature_ok=True, isolation="weak"),
+        EpisodeOutcome(episode_id="b", task=TASK, agent="scripted", seed=1, status="submitted", score=3.0,
+                       signature_ok=True, isolation="strong", review=["metric 12 is below 39"]),
+    ]
+    report = build_report(outcomes, agent="scripted", seeds=[0, 1], parallel=1, elapsed=1.0)
+    assert report["overall"]["weak_isolation"] == 1 and report["overall"]["needs_review"] == 1
+    assert report["tasks"][TASK]["needs_review"] == [1]
+    md = report_markdown(report, None)
+    assert "**Weak isolation**: 1 episode(s)" in md and "**Needs review**: 1 result(s)" in md
+    assert "| b | submitted |" in md and "NEEDS REVIEW" in md.split("| b | submitted |")[1].split("\n")[0]

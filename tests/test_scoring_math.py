@@ -9,7 +9,7 @@ import pytest
 from autolab_mcp.taskspec import TaskConfig
 from scorer import signing
 from scorer.normalize import normalized_score
-from scorer.timing import interleaved_pairs, summarize_pairs
+from scorer.timing import interleaved_pairs, is_credited, summarize_pairs
 
 
 def config(direction: str, scale: str, base: float, ref: float) -> TaskConfig:
@@ -82,3 +82,62 @@ def test_signature_detects_any_change(tmp_path):
     assert not signing.verify({**record, "score": 5.0}, sig, key)
     assert not signing.verify(record, sig, signing.load_or_create_key(tmp_path / "other"))
     assert (tmp_path / "k").stat().st_mode & 0o777 == 0o600
+
+
+def _simulated_call(rng, *, speedup: float, cv: float, pairs: int = 5, outliers: float = 0.0,
+                    drift: float = 0.0):
+    """One timing call on a simulated machine: each run's time is log-normal around its true value
+    (coefficient of variation cv), a share `outliers` of runs is hit 1.2-2x slower (another process took
+    the core for a while), and the machine drifts slowly (shared by both members of a pair)."""
+    sigma = math.sqrt(math.log(1 + cv * cv))
+    baseline, candidate = [], []
+    level = 1.0
+    for _ in range(pairs):
+        level *= math.exp(rng.gauss(0, drift))
+
+        def run(true_sec: float, level: float = level) -> float:
+            sec = true_sec * level * math.exp(rng.gauss(0, sigma))
+            return sec * rng.uniform(1.2, 2.0) if rng.random() < outliers else sec
+
+        baseline.append(run(1.0))
+        candidate.append(run(1.0 / speedup))
+    return is_credited([b / c for b, c in zip(baseline, candidate, strict=True)])
+
+
+@pytest.mark.parametrize(
+    ("cv", "outliers", "drift"),
+    [(0.01, 0.0, 0.0), (0.05, 0.0, 0.0), (0.12, 0.0, 0.0), (0.05, 0.1, 0.0), (0.02, 0.2, 0.0),
+     (0.05, 0.0, 0.2)],
+)
+def test_identical_candidates_are_falsely_credited_at_most_one_percent_of_calls(cv, outliers, drift):
+    """The credit rule (99% one-sided lower bound of the ratio above 1.02) is a statistical test: an
+    unchanged candidate, timed as often as the scorer does (5 pairs), on noise from quiet to 12% CV, with
+    outliers and drift, earns credit in at most 1% of calls. (The old rule, a bootstrap interval of the
+    median above 1, credited about 5% of such calls.)"""
+    import random
+
+    rng = random.Random(f"false-credit-{cv}-{outliers}-{drift}")
+    calls = 20_000
+    credited = sum(_simulated_call(rng, speedup=1.0, cv=cv, outliers=outliers, drift=drift) for _ in range(calls))
+    assert credited / calls <= 0.01, f"{credited} of {calls} calls credited"
+
+
+@pytest.mark.parametrize(("speedup", "cv", "least"), [(1.3, 0.05, 0.95), (2.0, 0.12, 0.95), (1.15, 0.02, 0.95)])
+def test_real_speedups_are_still_credited(speedup, cv, least):
+    """The rule is not so strict that real gains go unrewarded at the noise levels the bench measures."""
+    import random
+
+    rng = random.Random(f"power-{speedup}-{cv}")
+    calls = 2_000
+    credited = sum(_simulated_call(rng, speedup=speedup, cv=cv) for _ in range(calls))
+    assert credited / calls >= least, f"only {credited} of {calls} calls credited a {speedup}x speedup"
+
+
+def test_lower_bound_needs_two_pairs_and_falls_with_spread():
+    from scorer.timing import lower_confidence_bound
+
+    assert lower_confidence_bound([3.0]) == 0.0
+    assert lower_confidence_bound([2.0, 2.0, 2.0]) == pytest.approx(2.0)
+    tight = lower_confidence_bound([1.5, 1.52, 1.48, 1.51, 1.49])
+    wide = lower_confidence_bound([1.5, 2.2, 0.9, 1.8, 1.1])
+    assert 1.02 < tight < 1.5 and wide < tight
