@@ -77,7 +77,7 @@ async def test_files_smuggled_next_to_the_editable_file_never_reach_the_scorer(m
         metric = await tool(client, "get_metric")
         # in the scorer, helper.py is missing (only network.py travels) and json is the real one
         assert not metric["valid"]
-        assert "exited with code 1" in metric["reason"], metric  # `import helper` fails: it never travels
+        assert "exited with a non-zero code" in metric["reason"], metric  # `import helper` fails: it never travels
         await tool(client, "write_file", {"path": "network.py", "content": baseline_network(episode)})
         metric = await tool(client, "get_metric")
         assert metric["valid"] and metric["metric"] == 66, "the shadow json.py must not reach the scorer"

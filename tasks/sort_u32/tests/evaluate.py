@@ -1,45 +1,76 @@
 """Hidden evaluation of sort_u32 (runs in the trusted scorer, never in a sandbox).
 
-1. sort.c is screened for threads/processes/inline assembly (the task is
-   single-threaded; timing is pinned to one core anyway).
-2. The pristine build.sh compiles the baseline and the candidate, each once, in
-   its own sandbox (untimed); the binary comes back through /output and is put
-   into that side's workspace copy, so the timed runs measure sorting only.
-3. A hidden seeded input of N uint32 values goes to /inputs/data/input.bin; the
-   scorer sorts it itself (Python, outside the sandbox) and every timed run's
-   /output/sorted.bin must equal that, byte for byte.
+1. The pristine build.sh compiles the baseline and the candidate, each once, in its own
+   sandbox (untimed); the binary comes back through /output (with the count of system-call
+   instructions objdump finds in it) and is put into that side's workspace copy, so the timed
+   runs measure sorting only.
+2. The candidate's binary must pass the single-thread rule (environment/binary_rules.py, loaded
+   from the pristine task): dynamically linked against the C library only, no thread, process or
+   dynamic-loading function among the names it can import, no system-call instruction, no
+   writable code. A rule on the source text was spelled around by token pasting; the binary is
+   what runs. Every timed run also runs with forbid_threads (seccomp: clone with CLONE_THREAD, or
+   with CLONE_VM but not CLONE_VFORK, fails), so a thread the checks miss is never created.
+3. A hidden input of N uint32 values, drawn afresh for every evaluation from the scorer's
+   secret seed (`ctx.seed`), goes to /inputs/data/input.bin; the scorer sorts it itself
+   (Python, outside the sandbox) and every timed run's /output/sorted.bin must equal that, byte
+   for byte.
+
+Reasons are fixed phrases (REASONS); sizes, indexes and the offending names go to details.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import re
 import sys
 from array import array
-from typing import Literal
+from typing import Any, Literal
 
-from scorer.harness import EvalContext, Measurement, RunOutput, read_regular_file
+from scorer import reasons
+from scorer.harness import EvalContext, Measurement, RunOutput, load_pristine_module, read_regular_file
 
-SEEDS = {"feedback": 3_141_877, "final": 60_727_013}
 N = 8_000_000  # the qsort baseline takes about 1.8 s on the scorer machine
+#: the public inputs' seed (environment/make_input.py, check.py): a hidden input never uses it
+PUBLIC_SEEDS = frozenset({2024})
 RUN_TIMEOUT_SEC = 8.0  # keeps the worst case (a slow candidate) under 90 s per evaluation
 BUILD_TIMEOUT_SEC = 20.0
 MAX_BINARY_BYTES = 64 * 1024 * 1024
-MAX_SOURCE_BYTES = 1024 * 1024
-BUILD = "sh build.sh && cp sort /output/sort"
+BUILD = (
+    "sh build.sh && cp sort /output/sort && "
+    "{ objdump -d --no-show-raw-insn sort > /tmp/sort.dis && "
+    "grep -cE '^ *[0-9a-f]+:[[:space:]]+(syscall|sysenter|int +[$]0x80|svc)([[:space:]]|$)' /tmp/sort.dis "
+    "> /output/syscalls.txt; true; }"
+)
 COMMAND = "./sort /inputs/data/input.bin /output/sorted.bin"
 
-FORBIDDEN = re.compile(
-    r"\b(pthread\w*|thrd_\w+|omp_\w+|fork|vfork|clone3?|syscall|posix_spawn\w*|system|popen|exec[lv]\w*"
-    r"|dlopen|dlsym|asm|__asm__|__asm|_Pragma)\b|#\s*pragma\s+omp"
-)
+BUILD_FAILED = "build failed"
+NO_BINARY = "build produced no binary"
+WRONG_SIZE = "sorted.bin does not have the size of the input"
+DIFFERS = "sorted.bin differs from the sorted input"
+OUTPUT = "sorted.bin"
+VALID = "output identical to the sorted input in every run"
+#: binary_rules.PROBLEMS, spelled out here so the vocabulary is fixed in the hidden module itself
+BINARY_PROBLEMS = frozenset({
+    "the built binary is not a well-formed ELF executable",
+    "the built binary is not dynamically linked against the C library",
+    "the built binary needs a library other than the C library",
+    "the built binary refers to a thread, process or dynamic-loading function",
+    "the built binary contains a system call instruction",
+    "the built binary has writable code or an executable stack",
+})
+REASONS = frozenset({BUILD_FAILED, NO_BINARY, WRONG_SIZE, DIFFERS, OUTPUT, VALID, *BINARY_PROBLEMS})
 
 
 def generate(seed: int, n: int) -> bytes:
     """N uniform random uint32 values, little-endian (the public make_input.py does the same)."""
-    data = random.Random(seed).randbytes(4 * n)
-    return data
+    return random.Random(seed).randbytes(4 * n)
+
+
+def hidden_input(seed: int, n: int = N) -> bytes:
+    """The hidden input of one evaluation: the public generator with the secret seed."""
+    if seed in PUBLIC_SEEDS:
+        seed += 1
+    return generate(seed, n)
 
 
 def sorted_bytes(data: bytes) -> bytes:
@@ -59,11 +90,6 @@ def sorted_bytes(data: bytes) -> bytes:
     return out.tobytes()
 
 
-def strip_comments(source: str) -> str:
-    source = re.sub(r"/\*.*?\*/", " ", source, flags=re.DOTALL)
-    return re.sub(r"//[^\n]*", " ", source)
-
-
 def first_difference(got: bytes, expected: bytes) -> int:
     """Index of the first differing uint32 (inputs of equal length that differ)."""
     block = 1 << 16
@@ -72,64 +98,86 @@ def first_difference(got: bytes, expected: bytes) -> int:
     return offset // 4
 
 
-def build(ctx: EvalContext, which: Literal["candidate", "baseline"]) -> str | None:
-    """Compile one side once and drop the binary into its workspace copy; None or the reason."""
+def binary_verdict(ctx: EvalContext, binary: bytes, syscalls_file: bytes | None) -> tuple[str | None, dict[str, Any]]:
+    """The single-thread rule on a built binary: None or a fixed phrase of BINARY_PROBLEMS, and details.
+    syscalls_file: what the build sandbox's grep counted in objdump's listing (None: not written)."""
+    rules = load_pristine_module(ctx, "binary_rules.py")
+    problem, details = rules.inspect(binary)
+    if problem is None and details.get("syscall_bytes"):
+        text = (syscalls_file or b"").strip()
+        found = int(text) if text.isdigit() and len(text) < 10 else None
+        details["syscall_instructions"] = found
+        if found is None or found > 0:
+            problem = rules.SYSCALL
+    if problem is not None and problem not in BINARY_PROBLEMS:  # the two vocabularies drifted apart
+        details["problem"] = problem
+        problem = reasons.FALLBACK
+    return problem, details
+
+
+def build(ctx: EvalContext, which: Literal["candidate", "baseline"]) -> tuple[str | None, dict[str, Any]]:
+    """Compile one side once, check the candidate's binary, and drop it into that side's workspace copy.
+    (None, details) or (the fixed reason, details)."""
     out = ctx.run(BUILD, which=which, timeout_sec=BUILD_TIMEOUT_SEC)
     failure = out.failure()
     if failure:
-        return f"build failed: {failure}"
+        return f"{BUILD_FAILED}: {failure}", {}
     binary, reason = read_regular_file(out.output_dir / "sort", MAX_BINARY_BYTES)
     if binary is None:
-        return f"build produced no binary: {reason}"
+        return f"{NO_BINARY}: {reason}", {}
+    details: dict[str, Any] = {}
+    if which == "candidate":
+        syscalls, _ = read_regular_file(out.output_dir / "syscalls.txt", 64)
+        problem, details = binary_verdict(ctx, binary, syscalls)
+        if problem:
+            return problem, details
     target = (ctx.candidate_dir if which == "candidate" else ctx.baseline_dir) / "sort"
     if target.is_symlink() or target.exists():
         target.unlink()
     target.write_bytes(binary)
     os.chmod(target, 0o755)
-    return None
+    return None, details
 
 
 def evaluate(ctx: EvalContext) -> Measurement:
-    source, reason = read_regular_file(ctx.candidate_dir / "sort.c", MAX_SOURCE_BYTES)
-    if source is None:
-        return Measurement(valid=False, reason=reason or "sort.c is missing")
-    match = FORBIDDEN.search(strip_comments(source.decode("utf-8", "replace")))
-    if match:
-        return Measurement(
-            valid=False,
-            reason=f"sort.c uses {match.group(0)!r}: threads, processes, system calls and inline "
-            "assembly are not allowed (single-threaded C only)",
-        )
-    for which in ("baseline", "candidate"):
-        problem = build(ctx, which)
+    binary_details: dict[str, Any] = {}
+    for which in ("candidate", "baseline"):
+        problem, details = build(ctx, which)
         if problem:
-            return Measurement(valid=False, reason=f"{which}: {problem}")
+            return Measurement(valid=False, reason=f"{which}: {problem}", details={"binary": details})
+        if which == "candidate":
+            binary_details = details
 
-    data = generate(SEEDS[ctx.split], N)
+    data = hidden_input(ctx.seed)
     expected = sorted_bytes(data)
     inputs = ctx.input_dir("data")
     (inputs / "input.bin").write_bytes(data)
     del data
+    failures: list[dict[str, Any]] = []
 
     def check(out: RunOutput) -> str | None:
         got, why = read_regular_file(out.output_dir / "sorted.bin", len(expected))
         if got is None:
-            return why
+            return f"{OUTPUT}: {why}"
         if len(got) != len(expected):
-            return f"sorted.bin has {len(got)} bytes; expected {len(expected)} ({N} values)"
+            failures.append({"bytes": len(got), "expected_bytes": len(expected)})
+            return WRONG_SIZE
         if got != expected:
-            index = first_difference(got, expected)
-            return f"sorted.bin differs from the sorted input, first at value index {index}"
+            failures.append({"first_difference": first_difference(got, expected)})
+            return DIFFERS
         return None
 
-    timing, reason = ctx.time_pair(COMMAND, inputs={"data": inputs}, check=check, timeout_sec=RUN_TIMEOUT_SEC)
+    timing, reason = ctx.time_pair(COMMAND, inputs={"data": inputs}, check=check, timeout_sec=RUN_TIMEOUT_SEC,
+                                   forbid_threads=True)
+    details: dict[str, Any] = {"n": N, "split": ctx.split, "binary": binary_details}
     if timing is None:
-        return Measurement(valid=False, reason=reason or "timing failed")
+        return Measurement(valid=False, reason=reason or "timing failed",
+                           details={**details, **(failures[0] if failures else {})})
     median_sec = sorted(timing.candidate_sec)[len(timing.candidate_sec) // 2]
     return Measurement(
         valid=True,
         metric=median_sec,
         timing=timing,
-        reason=f"output identical to the sorted input in every run; {timing.verdict}",
-        details={"n": N, "split": ctx.split, "speedup": round(timing.speedup, 3)},
+        reason=VALID,
+        details={**details, "speedup": round(timing.speedup, 3)},
     )

@@ -2,14 +2,19 @@
 
 The candidate's network.py runs in a sandbox and writes /output/network.json;
 the network is parsed defensively here and verified exhaustively with the 0-1
-principle (all 4096 0/1 vectors), outside the sandbox. Both splits use the same
-exhaustive verification: there is nothing to hide in this task except that the
-scorer, not the candidate, does the checking.
+principle (all 4096 0/1 vectors), outside the sandbox. There are no hidden inputs
+(nothing to draw from ctx.seed): both splits are the same exhaustive check, and
+what the scorer keeps to itself is only that it, not the candidate, does the
+checking.
+
+Reasons are fixed phrases (REASONS); the offending comparator, the count and the
+unsorted 0/1 input go to the measurement's details (check.py prints them locally).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from scorer.harness import EvalContext, Measurement, read_regular_file
 
@@ -18,28 +23,38 @@ MAX_COMPARATORS = 1000
 MAX_OUTPUT_BYTES = 1_000_000
 COMMAND = "python network.py /output/network.json"
 
+RUN_FAILED = "network.py failed"
+OUTPUT = "network.json"
+NOT_JSON = "network.json is not valid JSON"
+NOT_OBJECT = f'network.json must be a JSON object with a "comparators" list (and optionally "n" = {N})'
+WRONG_N = f"n must be {N}"
+TOO_MANY = f"at most {MAX_COMPARATORS} comparators are accepted"
+BAD_PAIR = f"every comparator must be [i, j] with integers 0 <= i < j < {N}"
+UNSORTED = "the network does not sort every 0/1 input"
+VALID = "sorts every 0/1 input"
+REASONS = frozenset({RUN_FAILED, OUTPUT, NOT_JSON, NOT_OBJECT, WRONG_N, TOO_MANY, BAD_PAIR, UNSORTED, VALID})
 
-def parse_network(data: bytes) -> tuple[list[tuple[int, int]] | None, str | None]:
+
+def parse_network(data: bytes) -> tuple[list[tuple[int, int]] | None, str | None, dict[str, Any]]:
+    """(pairs, None, details) or (None, fixed reason, details)."""
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return None, f"network.json is not valid JSON: {str(exc)[:200]}"
+        return None, NOT_JSON, {"error": str(exc)[:200]}
     if not isinstance(doc, dict) or not isinstance(doc.get("comparators"), list):
-        return None, 'network.json must be a JSON object {"n": 12, "comparators": [[i, j], ...]}'
+        return None, NOT_OBJECT, {}
     if "n" in doc and (type(doc["n"]) is not int or doc["n"] != N):
-        return None, f"n must be {N}, got {str(doc['n'])[:50]}"
+        return None, WRONG_N, {"n": str(doc["n"])[:50]}
     raw = doc["comparators"]
     if len(raw) > MAX_COMPARATORS:
-        return None, f"{len(raw)} comparators; at most {MAX_COMPARATORS} are accepted"
+        return None, TOO_MANY, {"comparators": len(raw)}
     pairs = []
     for index, item in enumerate(raw):
         ok = isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)
         if not ok or not 0 <= item[0] < item[1] < N:
-            return None, (
-                f"comparator #{index} {str(item)[:60]}: need [i, j] with integers 0 <= i < j < {N}"
-            )
+            return None, BAD_PAIR, {"index": index, "comparator": str(item)[:60]}
         pairs.append((item[0], item[1]))
-    return pairs, None
+    return pairs, None, {}
 
 
 def unsorted_witness(pairs: list[tuple[int, int]], n: int = N) -> list[int] | None:
@@ -68,23 +83,23 @@ def evaluate(ctx: EvalContext) -> Measurement:
     out = ctx.run(COMMAND, timeout_sec=60)
     failure = out.failure()
     if failure:
-        return Measurement(valid=False, reason=f"`{COMMAND}` failed: {failure}")
+        return Measurement(valid=False, reason=f"{RUN_FAILED}: {failure}")
     data, reason = read_regular_file(out.output_dir / "network.json", MAX_OUTPUT_BYTES)
     if data is None:
-        return Measurement(valid=False, reason=reason or "no output")
-    pairs, reason = parse_network(data)
+        return Measurement(valid=False, reason=f"{OUTPUT}: {reason}")
+    pairs, reason, details = parse_network(data)
     if pairs is None:
-        return Measurement(valid=False, reason=reason or "unparsable network")
+        return Measurement(valid=False, reason=reason or NOT_JSON, details=details)
     witness = unsorted_witness(pairs)
     if witness is not None:
         return Measurement(
             valid=False,
-            reason=f"the network does not sort the 0/1 input {witness} (wire 0 first)",
-            details={"comparators": len(pairs)},
+            reason=UNSORTED,
+            details={"comparators": len(pairs), "unsorted_input": witness},
         )
     return Measurement(
         valid=True,
         metric=float(len(pairs)),
-        reason=f"sorts all {1 << N} 0/1 inputs with {len(pairs)} comparators",
+        reason=VALID,
         details={"comparators": len(pairs), "depth": depth(pairs), "split": ctx.split},
     )

@@ -62,8 +62,29 @@ _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\Z")
 
 
+#: what kind of error a VMError is: a fixed phrase (the scorer shows this, never the message)
+TOO_LARGE = "the program is larger than the VM allows"
+DUPLICATE_LABEL = "duplicate label"
+OPERAND_COUNT = "wrong number of operands"
+UNKNOWN_INSTRUCTION = "unknown instruction"
+UNDEFINED_LABEL = "undefined label"
+NOT_INTEGER = "operand is not an integer"
+BAD_ADDRESS = f"address outside 0..{MEMORY_WORDS - 1}"
+BAD_PUSH = "PUSH value is not a signed 64-bit integer"
+UNDERFLOW = "stack underflow"
+OVERFLOW = "stack overflow"
+NO_HALT = "ran past the last instruction without HALT"
+STEP_LIMIT_HIT = f"more than {STEP_LIMIT} instructions executed"
+KINDS = frozenset({TOO_LARGE, DUPLICATE_LABEL, OPERAND_COUNT, UNKNOWN_INSTRUCTION, UNDEFINED_LABEL, NOT_INTEGER,
+                   BAD_ADDRESS, BAD_PUSH, UNDERFLOW, OVERFLOW, NO_HALT, STEP_LIMIT_HIT})
+
+
 class VMError(Exception):
-    """The program is malformed or failed at run time; the message says where."""
+    """The program is malformed or failed at run time; the message says where, `kind` (one of KINDS) what."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def wrap(value: int) -> int:
@@ -82,7 +103,7 @@ def _parse_int(token: str) -> int:
 def assemble(text: str) -> list[tuple[str, int | None]]:
     """Parse program text into (mnemonic, operand) pairs; jump operands become instruction indices."""
     if len(text.encode("utf-8", "replace")) > MAX_PROGRAM_BYTES:
-        raise VMError(f"program is larger than {MAX_PROGRAM_BYTES} bytes")
+        raise VMError(f"program is larger than {MAX_PROGRAM_BYTES} bytes", TOO_LARGE)
     raw: list[tuple[int, str, str | None]] = []
     labels: dict[str, int] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -92,7 +113,7 @@ def assemble(text: str) -> list[tuple[str, int | None]]:
             if sep and _LABEL.match(head.strip()):
                 name = head.strip()
                 if name in labels:
-                    raise VMError(f"line {lineno}: duplicate label {name!r}")
+                    raise VMError(f"line {lineno}: duplicate label {name!r}", DUPLICATE_LABEL)
                 labels[name] = len(raw)
                 code = rest.strip()
                 continue
@@ -100,16 +121,16 @@ def assemble(text: str) -> list[tuple[str, int | None]]:
             mnemonic = parts[0].upper()
             if mnemonic in _NO_OPERAND:
                 if len(parts) != 1:
-                    raise VMError(f"line {lineno}: {mnemonic} takes no operand")
+                    raise VMError(f"line {lineno}: {mnemonic} takes no operand", OPERAND_COUNT)
                 raw.append((lineno, mnemonic, None))
             elif mnemonic in _OPERAND:
                 if len(parts) != 2:
-                    raise VMError(f"line {lineno}: {mnemonic} takes exactly one operand")
+                    raise VMError(f"line {lineno}: {mnemonic} takes exactly one operand", OPERAND_COUNT)
                 raw.append((lineno, mnemonic, parts[1]))
             else:
-                raise VMError(f"line {lineno}: unknown instruction {parts[0][:40]!r}")
+                raise VMError(f"line {lineno}: unknown instruction {parts[0][:40]!r}", UNKNOWN_INSTRUCTION)
             if len(raw) > MAX_INSTRUCTIONS:
-                raise VMError(f"more than {MAX_INSTRUCTIONS} instructions")
+                raise VMError(f"more than {MAX_INSTRUCTIONS} instructions", TOO_LARGE)
             code = ""
     program: list[tuple[str, int | None]] = []
     for lineno, mnemonic, operand in raw:
@@ -118,19 +139,19 @@ def assemble(text: str) -> list[tuple[str, int | None]]:
             program.append((mnemonic, None))
         elif kind == "label":
             if operand not in labels:
-                raise VMError(f"line {lineno}: undefined label {str(operand)[:40]!r}")
+                raise VMError(f"line {lineno}: undefined label {str(operand)[:40]!r}", UNDEFINED_LABEL)
             program.append((mnemonic, labels[operand]))
         else:
             if operand is None or not _INT.match(operand):
                 raise VMError(f"line {lineno}: {mnemonic} needs an integer operand, "
-                              f"got {str(operand)[:40]!r}")
+                              f"got {str(operand)[:40]!r}", NOT_INTEGER)
             value = _parse_int(operand)
             if kind == "addr":
                 if not 0 <= value < MEMORY_WORDS:
-                    raise VMError(f"line {lineno}: address {value} outside 0..{MEMORY_WORDS - 1}")
+                    raise VMError(f"line {lineno}: address {value} outside 0..{MEMORY_WORDS - 1}", BAD_ADDRESS)
             else:
                 if not -(1 << 63) <= value < (1 << 63):
-                    raise VMError(f"line {lineno}: PUSH value {value} is not a signed 64-bit integer")
+                    raise VMError(f"line {lineno}: PUSH value {value} is not a signed 64-bit integer", BAD_PUSH)
             program.append((mnemonic, value))
     return program
 
@@ -148,13 +169,13 @@ def run(program: list[tuple[str, int | None]], a: list[int], b: list[int],
 
     def need(n: int, op: str) -> None:
         if len(stack) < n:
-            raise VMError(f"instruction {pc} ({op}): stack underflow")
+            raise VMError(f"instruction {pc} ({op}): stack underflow", UNDERFLOW)
 
     while True:
         if pc >= size:
-            raise VMError("ran past the last instruction without HALT")
+            raise VMError("ran past the last instruction without HALT", NO_HALT)
         if steps >= STEP_LIMIT:
-            raise VMError(f"more than {STEP_LIMIT} instructions executed")
+            raise VMError(f"more than {STEP_LIMIT} instructions executed", STEP_LIMIT_HIT)
         op, arg = program[pc]
         steps += 1
         if trace:
@@ -171,14 +192,16 @@ def run(program: list[tuple[str, int | None]], a: list[int], b: list[int],
             need(1, op)
             addr = stack.pop()
             if not 0 <= addr < MEMORY_WORDS:
-                raise VMError(f"instruction {pc - 1} (LOADI): address {addr} outside 0..{MEMORY_WORDS - 1}")
+                raise VMError(f"instruction {pc - 1} (LOADI): address {addr} outside 0..{MEMORY_WORDS - 1}",
+                              BAD_ADDRESS)
             stack.append(mem[addr])
         elif op == "STOREI":
             need(2, op)
             addr = stack.pop()
             value = stack.pop()
             if not 0 <= addr < MEMORY_WORDS:
-                raise VMError(f"instruction {pc - 1} (STOREI): address {addr} outside 0..{MEMORY_WORDS - 1}")
+                raise VMError(f"instruction {pc - 1} (STOREI): address {addr} outside 0..{MEMORY_WORDS - 1}",
+                              BAD_ADDRESS)
             mem[addr] = value
         elif op in ("ADD", "SUB", "MUL"):
             need(2, op)
@@ -214,7 +237,7 @@ def run(program: list[tuple[str, int | None]], a: list[int], b: list[int],
             need(1, op)
             return stack[-1], steps
         if len(stack) > STACK_LIMIT:
-            raise VMError(f"instruction {pc - 1} ({op}): stack overflow (more than {STACK_LIMIT} words)")
+            raise VMError(f"instruction {pc - 1} ({op}): stack overflow (more than {STACK_LIMIT} words)", OVERFLOW)
 
 
 def main(argv: list[str]) -> int:
