@@ -1,10 +1,10 @@
-"""Local check (read-only): train, count parameters, predict the public validation set.
+"""Local check (read-only): train, then count and play the model as the scorer does.
 
 Usage: python check.py
-Runs run_train.py into out/, then run_predict.py on data/valid.npz boards, and
-prints the parameter count (as the scorer counts it) and the accuracy: the share of
-positions where your move is one of the optimal moves (gate: at least 95%).
-The scorer uses hidden positions drawn the same way as data/valid.npz.
+Runs run_train.py into out/ (the scorer allows 60 s), then reads out/model.npz with
+golf_rules.load_model(), counts it with golf_rules.parameters() and plays data/valid.npz
+with golf_rules.predict(): the same functions the scorer runs on its hidden positions
+(drawn like data/valid.npz). Prints the parameter count and the accuracy (gate: 0.95).
 """
 
 from __future__ import annotations
@@ -18,31 +18,25 @@ import numpy as np
 
 import golf_rules
 
+GATE = 0.95
+
 
 def main() -> None:
     out = Path("out")
-    out.mkdir(exist_ok=True)
     started = time.monotonic()
     subprocess.run([sys.executable, "run_train.py", str(out)], check=True)
     print(f"training took {time.monotonic() - started:.1f}s (scorer limit: 60s)")
+    try:
+        model = golf_rules.load_model(out / "model.npz")
+    except golf_rules.ModelError as exc:
+        sys.exit(f"REFUSED by the scorer's rules: {exc}")
     with np.load("data/valid.npz", allow_pickle=False) as data:
         boards, optimal = data["boards"], data["optimal"]
-    np.save(out / "boards.npy", boards)
-    started = time.monotonic()
-    subprocess.run([sys.executable, "run_predict.py", str(out / "params.npz"), str(out / "boards.npy"),
-                    str(out / "moves.npy")], check=True)
-    print(f"prediction took {time.monotonic() - started:.1f}s (scorer limit: 10s for 5,000 boards)")
-    moves = np.load(out / "moves.npy", allow_pickle=False).astype(np.int64)
-    with np.load(out / "params.npz", allow_pickle=False) as data:
-        values = golf_rules.param_values({k: data[k] for k in data.files})
-        keys = set(data.files)
-    source = Path("player.py").read_text()
-    for problem in golf_rules.violations(source):
-        print(f"REFUSED by the rules: player.py {problem}")
-    code = golf_rules.code_constants(source, keys)
-    accuracy = optimal[np.arange(len(moves)), np.clip(moves, 0, 3)][(moves >= 0) & (moves <= 3)].sum() / len(moves)
-    print(f"parameters: {max(1, values + code)} ({values} in params.npz + {code} in player.py)")
-    print(f"validation accuracy: {accuracy:.4f} (gate: 0.95)")
+    accuracy = golf_rules.accuracy(golf_rules.predict(model, boards), optimal)
+    weights = ", ".join(f"{key} {value.shape}" for key, value in model.weights().items())
+    print(f"features ({len(model.features)}): {' '.join(model.features)}")
+    print(f"parameters: {golf_rules.parameters(model)} ({weights})")
+    print(f"validation accuracy: {accuracy:.4f} (gate: {GATE}; {'passes' if accuracy >= GATE else 'FAILS'})")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""Runs train.train() and saves the result as OUT_DIR/params.npz (read-only).
+"""Runs train.train() and saves the model it returns as OUT_DIR/model.npz (read-only).
 
 Usage: python run_train.py OUT_DIR   (the scorer uses /output)
+The model is checked against the schema of golf_rules.py before it is saved; the scorer
+checks the saved file again with its own pristine copy of golf_rules.py.
 """
 
 from __future__ import annotations
@@ -8,25 +10,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
+import golf_rules
 import train
 
 
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "out")
-    params = train.train()
-    if not isinstance(params, dict) or not params:
-        sys.exit("train() must return a non-empty dict of numpy arrays")
-    arrays = {}
-    for key, value in params.items():
-        array = np.asarray(value)
-        if not isinstance(key, str) or array.dtype.kind not in "biuf":
-            sys.exit(f"train(): {key!r} must map a string to a numeric array (got dtype {array.dtype})")
-        arrays[key] = array
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "params.npz", **arrays)
-    print(f"saved {len(arrays)} arrays, {sum(a.size for a in arrays.values())} values")
+    try:
+        model = golf_rules.save_model(out / "model.npz", train.train())
+    except golf_rules.ModelError as exc:
+        sys.exit(f"train() returned a model the schema refuses: {exc}")
+    print(f"saved {out / 'model.npz'}: {len(model.features)} features, {golf_rules.parameters(model)} parameters")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Broken on purpose (with player.py): one parameter, no skill."""
+"""Broken on purpose: prefer the centre columns, nothing else (far below the 95% gate)."""
 
 from __future__ import annotations
 
@@ -6,4 +6,4 @@ import numpy as np
 
 
 def train() -> dict[str, np.ndarray]:
-    return {"w": np.zeros(1, dtype=np.float32)}
+    return {"features": ["center"], "w": np.ones(1, dtype=np.float32)}
