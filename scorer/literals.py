@@ -2,8 +2,8 @@
 
 A size cap alone let a 240 s training run's weights travel as base64 in a string. Source files
 among the editable ones (Python, C) are counted here: characters of string and bytes literals
-(docstrings excluded), characters of comments (a program can read its own source), and numeric
-literals. A task's `[autolab] max_literal_chars` and `max_numeric_literals` bound them; the
+(docstrings excluded), characters of comments (a program can read its own source), numeric
+literals, and the digits of very long numbers (one 8 KB integer is data, not a constant). A task's `[autolab] max_literal_chars` and `max_numeric_literals` bound them; the
 instruction's budget section states both, and the scorer refuses a submission past either.
 """
 
@@ -60,6 +60,8 @@ def count_python(source: str) -> LiteralCount:
                 count.chars += len(value)
             elif isinstance(value, int | float | complex) and not isinstance(value, bool):
                 count.numbers += 1
+                if isinstance(value, int):  # one huge integer is data too: its hex digits past 16 count as chars
+                    count.chars += max(0, (abs(value).bit_length() + 3) // 4 - 16)
     try:
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
             if token.type == tokenize.COMMENT:
@@ -78,6 +80,7 @@ def count_c(source: str) -> LiteralCount:
             count.chars += len(text)
         else:
             count.numbers += 1
+            count.chars += max(0, len(text) - 18)  # a very long number is data: its digits count
     return count
 
 

@@ -68,8 +68,8 @@ def test_task_loads_and_is_complete(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_environment_reveals_no_hidden_seed(name: str) -> None:
-    seeds = hidden(name).SEEDS
-    assert set(seeds) == {"feedback", "final"} and len(set(seeds.values())) == 2
+    seeds = getattr(hidden(name), "SEEDS", {})  # none left once a task draws from ctx.seed
+    assert not seeds or (set(seeds) == {"feedback", "final"} and len(set(seeds.values())) == 2)
     secrets = [str(v) for v in seeds.values()] + [f"{v:_}" for v in seeds.values()]
     t = task(name)
     visible = [p for p in t.environment_dir.rglob("*") if p.is_file() and p.suffix in {".py", ".md", ".txt"}]
@@ -92,9 +92,11 @@ def test_data_select_public_data_matches_generator(tmp_path: Path) -> None:
             assert fresh.files == shipped.files
             for key in fresh.files:
                 assert np.array_equal(fresh[key], shipped[key]), (name, key)
-    # hidden test sets are disjoint draws from the target distribution, not the public ones
+    # hidden test sets are fresh draws from the target distribution, never the public validation set
     ev = hidden("data_select")
-    assert set(ev.SEEDS.values()).isdisjoint({gen.PUBLIC_POOL_SEED, gen.PUBLIC_VAL_SEED})
+    Xv, _yv = gen.target_set(gen.PUBLIC_VAL_SEED, 1000)
+    for seed in (0, gen.PUBLIC_VAL_SEED, gen.PUBLIC_POOL_SEED):
+        assert not np.array_equal(ev.hidden_test_set(seed, 1000)[0], Xv)
 
 
 def test_data_select_trainer_is_deterministic() -> None:
@@ -118,7 +120,7 @@ def test_data_select_trainer_is_deterministic() -> None:
         (np.array([], dtype=np.int64), "empty"),
         (np.array([{"a": 1}], dtype=object), "not a readable"),
         (b"\x93NUMPY garbage", "not a readable"),
-        (b"x" * 2_000_000, "at most"),
+        (b"x" * 2_000_000, "larger than"),
     ],
 )
 def test_data_select_rejects_bad_selections(tmp_path: Path, payload, fragment: str) -> None:
@@ -128,8 +130,11 @@ def test_data_select_rejects_bad_selections(tmp_path: Path, payload, fragment: s
         path.write_bytes(payload)
     else:
         np.save(path, payload, allow_pickle=True)
-    sel, reason = ev.read_selection(path)
+    sel, reason, _details = ev.read_selection(path)
     assert sel is None and fragment in reason, reason
+    from scorer.reasons import GENERIC
+
+    assert reason in ev.REASONS | GENERIC  # a fixed phrase: the values go to the details
 
 
 def test_data_select_refuses_symlinked_output(tmp_path: Path) -> None:
@@ -165,71 +170,19 @@ def test_connect3_solver_and_public_data(tmp_path: Path) -> None:
     assert not optimal[values == -2].any()  # a full column is never optimal
 
 
-def test_connect3_rules_count_code_constants() -> None:
-    rules = env_module("connect3_golf", "golf_rules.py")
-    assert rules.code_constants('"""doc"""\nx = 1 + 4 - 3\ny = d["w1"]\n', {"w1"}) == 0
-    assert rules.code_constants('y = d["w1"]\n') == 2  # not a key of params.npz: 1 per character
-    assert rules.code_constants("x = 0.5\ny = 12\nz = -7\nw = 2.0\n") == 3
-    assert rules.code_constants(f"big = {2**40}\n") == 2  # integers: 1 per started 32 bits
-    assert rules.code_constants("t = 'abc def'\nb = b'\\x01\\x02'\n") == 9
-    assert rules.code_constants('def f():\n    """free docstring"""\n    return 2.0\n') == 0
-    for name, keys in (("environment", {"w1", "b1", "w2", "b2"}), ("solution", {"w"})):
-        source = (TASKS_DIR / "connect3_golf" / name / "player.py").read_text()
-        assert rules.code_constants(source, keys) == 0
-        assert rules.violations(source) == []
-
-
-@pytest.mark.parametrize(
-    ("snippet", "fragment"),
-    [
-        ("import os\n", "imports os"),
-        ("from inspect import getsource\n", "imports inspect"),
-        ("import numpy.linalg\nimport math\n", None),
-        ("x = open('player.py').read()\n", "uses open"),
-        ('def f():\n    """data"""\n\nx = f.__doc__\n', "uses .__doc__"),
-        ("import numpy as np\nx = np.fromfile('player.py')\n", "uses .fromfile"),
-        ("x = __file__\n", "uses __file__"),
-        ("x = getattr(int, 'real')\n", "uses getattr"),
-    ],
-)
-def test_connect3_rules_refuse_smuggling(snippet: str, fragment: str | None) -> None:
-    rules = env_module("connect3_golf", "golf_rules.py")
-    found = rules.violations(snippet)
-    assert (found == []) if fragment is None else (fragment in found), found
-
-
 def test_connect3_reference_player_in_process() -> None:
-    """The reference features reach the gate on the public validation split with 8 weights."""
+    """The reference's 4 vocabulary features reach the gate on the public validation split with 4 weights
+    (the schema, the count and the scorer's path: tests/test_connect3_golf_rules.py)."""
     root = TASKS_DIR / "connect3_golf"
-    player = module_from(root / "solution" / "player.py", "_b_c3_ref_player")
+    rules = env_module("connect3_golf", "golf_rules.py")
     with np.load(root / "environment/data/valid.npz") as data:
         boards, optimal = data["boards"], data["optimal"]
-    weights = np.array([10.3, 2.9, -1.0, 3.0, -6.9, 2.4, 2.3, 0.33])
-    moves = player.predict({"w": weights}, boards)
-    assert optimal[np.arange(len(moves)), moves].mean() >= 0.95
-
-
-@pytest.mark.parametrize(
-    ("arrays", "fragment"),
-    [({"w": np.array(["a", "b"])}, "only numeric"), ({"w": np.array([{"x": 1}], dtype=object)}, "not a readable")],
-)
-def test_connect3_rejects_bad_params(tmp_path: Path, arrays: dict, fragment: str) -> None:
-    ev = hidden("connect3_golf")
-    np.savez(tmp_path / "params.npz", **arrays)
-    count, reason, _keys = ev.read_params(tmp_path / "params.npz")
-    assert count is None and fragment in reason, reason
-    np.savez(tmp_path / "ok.npz", a=np.zeros((3, 4)), b=np.ones(5, dtype=np.int8))
-    assert ev.read_params(tmp_path / "ok.npz") == (17, "", {"a", "b"})
-
-
-def test_connect3_rejects_bad_moves(tmp_path: Path) -> None:
-    ev = hidden("connect3_golf")
-    cases = [(np.zeros(9, dtype=np.int64), "shape"), (np.zeros(10, dtype=np.float32), "integer"),
-             (np.full(10, 4), "outside 0-3")]
-    for array, fragment in cases:
-        np.save(tmp_path / "moves.npy", array)
-        moves, reason = ev.read_moves(tmp_path / "moves.npy", 10)
-        assert moves is None and fragment in reason, reason
+    features = ["win", "leaves_win", "my_lines", "my_threats"]
+    weights = np.array([9.04, -9.74, 1.39, 1.7])
+    model = rules.make_model({"features": np.array(features), "w": weights})
+    assert rules.parameters(model) == 4
+    assert rules.accuracy(rules.predict(model, boards), optimal) >= 0.95
+    assert f"FEATURES = {features!r}".replace("'", '"') in source("connect3_golf", "solution", "train.py")
 
 
 # --------------------------------------------------------------------------- tiny_lm
@@ -283,8 +236,8 @@ def test_tiny_lm_rejects_bad_probabilities(tmp_path: Path) -> None:
              (-good, "negative"), (np.zeros_like(good), "sums to 0")]
     for array, fragment in cases:
         np.save(tmp_path / "probs.npy", array)
-        probs, reason = ev.read_probs(tmp_path / "probs.npy", 4, 76)
-        assert probs is None and fragment in reason, reason
+        probs, reason, _details = ev.read_probs(tmp_path / "probs.npy", 4, 76)
+        assert probs is None and fragment in reason and reason in ev.REASONS, reason
     np.save(tmp_path / "probs.npy", good)
     assert ev.read_probs(tmp_path / "probs.npy", 4, 76)[0] is not None
 
@@ -294,15 +247,15 @@ def test_tiny_lm_model_copy_refuses_links(tmp_path: Path) -> None:
     src = tmp_path / "out"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "w.bin").write_bytes(b"12")
-    assert ev.copy_model(src, tmp_path / "a") is None and (tmp_path / "a/sub/w.bin").read_bytes() == b"12"
+    assert ev.copy_model(src, tmp_path / "a")[0] is None and (tmp_path / "a/sub/w.bin").read_bytes() == b"12"
     (src / "leak").symlink_to("/etc/shadow")
-    assert "symbolic link" in ev.copy_model(src, tmp_path / "b")
+    assert ev.copy_model(src, tmp_path / "b") == (ev.MODEL_LINK, {"path": "leak"})  # the name: details only
     (src / "leak").unlink()
     os.mkfifo(src / "pipe")
-    assert "not a regular file" in ev.copy_model(src, tmp_path / "c")
+    assert ev.copy_model(src, tmp_path / "c")[0] == ev.MODEL_NOT_REGULAR
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "saved nothing" in ev.copy_model(empty, tmp_path / "d")
+    assert ev.copy_model(empty, tmp_path / "d")[0] == ev.MODEL_EMPTY
 
 
 # --------------------------------------------------------------------------- gpt_decode
@@ -314,11 +267,11 @@ def test_gpt_decode_token_checks(tmp_path: Path) -> None:
     assert ev.mismatch(expected.copy(), expected) is None
     changed = expected.copy()
     changed[3, 17] += 1
-    assert "1 of 768 positions (first: prompt 3, new token 17)" in ev.mismatch(changed, expected)
+    assert ev.mismatch(changed, expected) == {"wrong_tokens": 1, "of": 768, "first_prompt": 3, "first_step": 17}
     for array, fragment in [(expected[:, :95], "shape"), (expected.astype(np.float32), "integer")]:
         np.save(tmp_path / "tokens.npy", array)
-        tokens, reason = ev.read_tokens(tmp_path / "tokens.npy")
-        assert tokens is None and fragment in reason, reason
+        tokens, reason, _details = ev.read_tokens(tmp_path / "tokens.npy")
+        assert tokens is None and fragment in reason and reason in ev.REASONS, reason
 
 
 # --------------------------------------------------------------------------- end to end (slow)
@@ -340,7 +293,7 @@ def test_data_select_end_to_end() -> None:
     assert_broken(run_eval("data_select", root / "tests" / "broken"), "at most 2000 allowed")
     crash = source("data_select", "environment", "select.py").replace("def select() -> np.ndarray:\n",
                                                                        "def select() -> np.ndarray:\n    1 / 0\n")
-    assert_broken(run_eval("data_select", {"select.py": crash}), "exited with code 1")
+    assert_broken(run_eval("data_select", {"select.py": crash}), "non-zero code")
     # a read-only file (the trainer) cannot be submitted: only select.py travels
     with pytest.raises(SubmissionError, match="editable set"):
         run_eval("data_select", {"trainer.py": "x = 1\n"})
@@ -352,24 +305,27 @@ def test_connect3_golf_end_to_end() -> None:
     root = TASKS_DIR / "connect3_golf"
     ref = run_eval("connect3_golf", root / "solution")
     assert_reference(ref)
-    assert ref.metric == 8 and ref.details["accuracy"] >= 0.95
+    assert ref.metric == 4 and ref.details["accuracy"] >= 0.96 and ref.details["positions"] == 40_000
+    assert not ref.review  # 4 is above review_metric_beyond
     assert_reference(run_eval("connect3_golf", root / "solution", split="feedback"))
     base = run_eval("connect3_golf", root / "environment")
     assert_baseline(base)
     assert base.metric == 1188
-    assert_broken(run_eval("connect3_golf", root / "tests" / "broken"), "below the 95% gate")
-    # predict() may not reach the public labels (data/ is also gone in the prediction sandbox)
-    peek = source("connect3_golf", "environment", "player.py") + (
-        "\n\nimport os\n\nif not os.path.exists('data/train.npz'):\n    raise SystemExit('no data here')\n")
-    baseline_train = source("connect3_golf", "environment", "train.py")
-    assert_broken(run_eval("connect3_golf", {"player.py": peek, "train.py": baseline_train}), "imports os")
-    # reading files from predict() is refused; numbers hidden in player.py count as parameters
-    sneaky = source("connect3_golf", "solution", "player.py") + "\n\nNOTES = open(__file__).read()\n"
-    solution_train = source("connect3_golf", "solution", "train.py")
-    assert_broken(run_eval("connect3_golf", {"player.py": sneaky, "train.py": solution_train}), "uses open")
-    padded = source("connect3_golf", "solution", "player.py") + "\nTABLE = [0.5, 0.25, 0.125]\n"
-    hid = run_eval("connect3_golf", {"player.py": padded, "train.py": source("connect3_golf", "solution", "train.py")})
-    assert hid.valid and hid.metric == 11, (hid.metric, hid.details)
+    assert_broken(run_eval("connect3_golf", root / "tests" / "broken"), "fewer than 95%")
+    # a training that fails is reported with a fixed reason (the 60 s limit is the sandbox's wall limit)
+    crash = "def train():\n    raise SystemExit('no model')\n"
+    assert_broken(run_eval("connect3_golf", {"train.py": crash}), "training failed: exited with a non-zero code")
+    # the player is what the scorer plays, not a file of the workspace: no player.py, no golf_rules.py
+    for rel in ("player.py", "golf_rules.py", "run_train.py"):
+        with pytest.raises(SubmissionError, match="editable set"):
+            run_eval("connect3_golf", {rel: "x = 1\n", "train.py": source("connect3_golf", "solution", "train.py")})
+    # a bigger model counts every weight: the reference's features with a per-column bias (4 + 4)
+    biased = source("connect3_golf", "solution", "train.py").replace(
+        'return {"features": FEATURES, "w": w.astype(np.float32)}',
+        'return {"features": FEATURES, "w": w.astype(np.float32), "b": np.zeros(4)}')
+    assert biased != source("connect3_golf", "solution", "train.py")
+    counted = run_eval("connect3_golf", {"train.py": biased})
+    assert counted.valid and counted.metric == 8, (counted.metric, counted.details)
 
 
 @pytest.mark.slow
@@ -391,7 +347,8 @@ def test_tiny_lm_end_to_end() -> None:
     inflated = source("tiny_lm", "environment", "lm.py").replace(
         "    return probs[contexts[:, -1]]", "    return probs[contexts[:, -1]] * 1000")
     big = run_eval("tiny_lm", {"lm.py": inflated})
-    assert big.valid and big.metric == pytest.approx(base.metric, abs=1e-4)
+    # each evaluation draws its own documents (the bigram's bits vary by about 0.01 between draws)
+    assert big.valid and big.metric == pytest.approx(base.metric, abs=0.06) and big.score < 0.2
     # the model must be saved within the budget
     slow = source("tiny_lm", "environment", "lm.py").replace(
         "def train(out_dir: Path, deadline: float) -> None:\n",
@@ -419,3 +376,108 @@ def test_gpt_decode_end_to_end() -> None:
         raise AssertionError(f"reference scored {[round(r.score, 3) for r in records]}: {records[-1].verdict}")
     assert_baseline(run_eval("gpt_decode", root / "environment"))
     assert_broken(run_eval("gpt_decode", root / "tests" / "broken"), "tokens differ from the baseline's")
+
+
+# --------------------------------------------------------------------------- fresh inputs, fixed reasons
+
+
+def test_data_select_fresh_inputs() -> None:
+    ev = hidden("data_select")
+    a, b = ev.hidden_test_set(11, 500), ev.hidden_test_set(12, 500)
+    assert not np.array_equal(a[0], b[0])  # another evaluation, another test set
+    again = ev.hidden_test_set(11, 500)
+    assert np.array_equal(a[0], again[0]) and np.array_equal(a[1], again[1])  # a seed fixes its inputs
+    assert not hasattr(ev, "SEEDS")
+
+
+def test_tiny_lm_fresh_inputs() -> None:
+    ev = hidden("tiny_lm")
+    lmdata = env_module("tiny_lm", "lmdata.py")
+    a, b = ev.hidden_split(11, lmdata, 40), ev.hidden_split(12, lmdata, 40)
+    assert not np.array_equal(a[0], b[0])
+    again = ev.hidden_split(11, lmdata, 40)
+    assert np.array_equal(a[0], again[0]) and np.array_equal(a[1], again[1])
+    assert a[0].shape == (40, lmdata.CONTEXT) and (a[1] > 0).all()
+    assert not hasattr(ev, "SEEDS")
+
+
+def test_gpt_decode_fresh_inputs() -> None:
+    ev = hidden("gpt_decode")
+    a, b = ev.prompt_pool(11), ev.prompt_pool(12)
+    assert a.shape == (ev.POOL, ev.PROMPT_LEN) and not np.array_equal(a, b)
+    assert np.array_equal(a, ev.prompt_pool(11))
+    public = np.random.default_rng(env_module("gpt_decode", "check.py").PUBLIC_SEED).integers(0, 512, (8, 48))
+    assert not np.array_equal(a[:8], public)
+    # near-ties are skipped; a pool short of clean prompts falls back to the widest gaps
+    gaps = np.full(ev.POOL, 0.5)
+    gaps[[1, 4]] = 1e-3
+    prompts, rows = ev.choose_prompts(a, gaps)
+    assert list(rows) == [0, 2, 3, 5, 6, 7, 8, 9] and np.array_equal(prompts, a[rows])
+    gaps = np.linspace(1e-4, 3e-3, ev.POOL)
+    assert list(ev.choose_prompts(a, gaps)[1]) == list(range(ev.POOL - 8, ev.POOL))
+    assert not hasattr(ev, "SEEDS")
+
+
+def _no_digits(record) -> None:
+    from tests.task_helpers import assert_fixed_reason
+
+    assert_fixed_reason(record, record.task)
+    assert record.reason_detail == "" and not any(c.isdigit() for c in record.reason), record.reason
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_data_select_reason_channel() -> None:
+    """Values a candidate chooses (a count of duplicates, an exception's text) never reach the reason."""
+    repeats = ("import sys\nimport numpy as np\n"
+               "np.save(sys.argv[1] + '/selection.npy', np.concatenate([np.arange(723), np.zeros(777, int)]))\n")
+    record = run_eval("data_select", {"select.py": repeats})
+    assert not record.valid and record.details == {"duplicates": 777}
+    _no_digits(record)
+    loud = "raise SystemExit('secret 4321: ' + open('data/val.npz', 'rb').read(64).hex())\n"
+    record = run_eval("data_select", {"select.py": loud})
+    assert not record.valid and record.reason.startswith("select.py failed")
+    _no_digits(record)
+
+
+_TINY_LM_PROBE = '''
+from pathlib import Path
+
+import numpy as np
+
+import lmdata
+
+
+def train(out_dir: Path, deadline: float) -> None:
+    (out_dir / "m.npy").write_bytes(b"x")
+
+
+def predict(model_dir: Path, contexts: np.ndarray) -> np.ndarray:
+    MODE
+'''
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_tiny_lm_reason_channel() -> None:
+    """predict() sees hidden text: an array shaped by it, or an exception quoting it, shows a fixed reason."""
+    shaped = _TINY_LM_PROBE.replace("MODE", "return np.ones((len(contexts), lmdata.V + int(contexts[0, -1]) + 1))")
+    record = run_eval("tiny_lm", {"lm.py": shaped})
+    assert not record.valid and record.details["shape"][1] > 76, record.details
+    _no_digits(record)
+    quoting = _TINY_LM_PROBE.replace("MODE", "raise ValueError(lmdata.decode(contexts[0]) + str(contexts[0, -5:]))")
+    record = run_eval("tiny_lm", {"lm.py": quoting})
+    assert not record.valid and record.reason.startswith("prediction failed")
+    _no_digits(record)
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_gpt_decode_reason_channel() -> None:
+    """Tokens that echo the hidden prompts are refused with a fixed reason; where they differ is a detail."""
+    echo = ("import torch\n\n\ndef generate(model, prompts, n_new):\n"
+            "    return prompts[:, :1].repeat(1, n_new).to(torch.int64)\n")
+    record = run_eval("gpt_decode", {"decode.py": echo})
+    assert not record.valid and record.reason == "candidate: tokens differ from the baseline's", record.reason
+    assert record.details["mismatch"]["wrong_tokens"] > 0
+    _no_digits(record)

@@ -5,7 +5,8 @@ Makes 8 random prompts of 48 tokens (a public seed; the scorer's prompts are hid
 drawn the same way), runs `run_decode.py --reference` (the baseline) and `run_decode.py`
 (your decode.py) alternately, checks that the tokens are identical and prints the median
 of the per-pair time ratios. The scorer does the same with 1 warm-up and 5 pairs, pinned
-to one core, and credits a speedup only when its 95% interval lies above 1.
+to one core, and credits a speedup only when its one-sided 99% lower confidence bound is
+above 1.02.
 """
 
 from __future__ import annotations

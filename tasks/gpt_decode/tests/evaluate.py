@@ -1,14 +1,19 @@
 """Hidden evaluation for gpt_decode (runs in the trusted scorer, never in a sandbox).
 
-1. Hidden prompts (8 x 48 tokens) from the split's seed, mounted read-only.
-2. ctx.time_pair times the pristine baseline against the candidate (warm-up + 5
-   interleaved pairs, pinned). Every run must write exactly the same tokens: the
-   baseline is deterministic and runs first, so this is "the candidate's tokens equal
-   the baseline's" without an extra baseline run (the quality gate).
+1. Hidden prompts (8 x 48 tokens), drawn fresh for this evaluation from ctx.seed
+   (scorer/seeds.py): a pool of candidate prompts is decoded once by the pristine model
+   (pick_prompts.py, in a sandbox over the pristine workspace), and the first 8 whose greedy
+   steps never come near a tie (gap between the two largest logits > 4e-3 at every step) are
+   kept, so float rounding of a correct implementation cannot flip a token. Mounted read-only.
+   Their greedy tokens from that decode are the expected tokens.
+2. ctx.time_pair times the pristine baseline against the candidate (warm-ups in a secret
+   order + 5 interleaved pairs, pinned). Every run, the baseline's too, must write exactly
+   the expected tokens (the quality gate).
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
 from pathlib import Path
 
@@ -16,55 +21,102 @@ import numpy as np
 
 from scorer.harness import EvalContext, Measurement, RunOutput, load_npy
 
-# Chosen so that no greedy step of the baseline is a near-tie (gap between the two largest
-# logits > 4e-3 at every step), so float rounding of a correct implementation cannot flip a token.
-SEEDS = {"feedback": 707_071, "final": 717_176}
 BATCH, PROMPT_LEN, N_NEW, VOCAB = 8, 48, 96, 512
+#: candidate prompts per evaluation: about 14% of random prompts come within 4e-3 of a tie in 96 steps,
+#: so 24 hold 8 clean ones but for odds of about 1e-9 (then the 8 widest gaps are taken, and recorded)
+POOL = 24
+MIN_GAP = 4e-3
+#: mixed into every hidden seed: the prompts can never be check.py's public stream (default_rng(small int))
+DOMAIN = 0x67707464
 COMMAND = "python run_decode.py /inputs/prompts/prompts.npy /output/tokens.npy"
+PICK_COMMAND = "python /inputs/picker/pick_prompts.py /inputs/pool/pool.npy /output"
 RUN_TIMEOUT_SEC = 60
+PICK_TIMEOUT_SEC = 120
 MAX_TOKENS_BYTES = 1_000_000
 
+NO_TOKENS = "run_decode.py wrote no /output/tokens.npy"
+BAD_SHAPE = "generate() returned tokens of the wrong shape (it must be (8, 96))"
+NOT_INTEGER = "generate() must return integer tokens"
+MISMATCH = "tokens differ from the baseline's"
+MEASURED = "tokens identical to the baseline's in every timed run"
 
-def read_tokens(path: Path) -> tuple[np.ndarray | None, str]:
-    tokens, why = load_npy(path, MAX_TOKENS_BYTES, missing="run_decode.py wrote no /output/tokens.npy")
+REASONS = frozenset({NO_TOKENS, BAD_SHAPE, NOT_INTEGER, MISMATCH, MEASURED})
+assert (BATCH, N_NEW) == (8, 96), "BAD_SHAPE names these task constants"
+
+
+def prompt_pool(seed: int) -> np.ndarray:
+    """This evaluation's candidate prompts (POOL x PROMPT_LEN int64) from its secret seed."""
+    rng = np.random.default_rng(np.random.SeedSequence([DOMAIN, seed]))
+    return rng.integers(0, VOCAB, (POOL, PROMPT_LEN)).astype(np.int64)
+
+
+def choose_prompts(pool: np.ndarray, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(BATCH prompts, their pool rows): the first rows clear of near-ties, else the widest gaps."""
+    clean = np.flatnonzero(gaps > MIN_GAP)
+    rows = clean[:BATCH] if len(clean) >= BATCH else np.sort(np.argsort(-gaps, kind="stable")[:BATCH])
+    return pool[rows], rows
+
+
+def hidden_prompts(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(prompts, expected tokens, details): draw the pool, let the pristine model decode it in a sandbox
+    (tokens and gaps), keep BATCH prompts clear of near-ties."""
+    pool = prompt_pool(ctx.seed)
+    pool_dir, picker_dir = ctx.input_dir("pool"), ctx.input_dir("picker")
+    np.save(pool_dir / "pool.npy", pool)
+    shutil.copyfile(ctx.hidden_dir / "pick_prompts.py", picker_dir / "pick_prompts.py")
+    out = ctx.run(PICK_COMMAND, inputs={"pool": pool_dir, "picker": picker_dir}, which="baseline",
+                  timeout_sec=PICK_TIMEOUT_SEC)
+    gaps, why = load_npy(out.output_dir / "gaps.npy", MAX_TOKENS_BYTES, missing="no gaps")
+    tokens, why_tokens = load_npy(out.output_dir / "tokens.npy", MAX_TOKENS_BYTES, missing="no tokens")
+    if not out.ok or gaps is None or tokens is None or gaps.shape != (POOL,) or tokens.shape != (POOL, N_NEW):
+        raise RuntimeError(f"the prompt picker failed on the pristine workspace: {out.failure() or why or why_tokens} "
+                           f"{out.output_tail[-1000:]}")
+    prompts, rows = choose_prompts(pool, gaps)
+    details = {"pool_rows": [int(r) for r in rows], "min_gap": round(float(gaps[rows].min()), 6),
+               "clean_in_pool": int((gaps > MIN_GAP).sum())}
+    return prompts, tokens[rows].astype(np.int64), details
+
+
+def read_tokens(path: Path) -> tuple[np.ndarray | None, str, dict]:
+    """(int64 tokens, "", {}) or (None, fixed reason, details)."""
+    tokens, why = load_npy(path, MAX_TOKENS_BYTES, missing=NO_TOKENS)
     if tokens is None:
-        return None, why
+        return None, why, {}
     if tokens.shape != (BATCH, N_NEW):
-        return None, f"generate() must return shape ({BATCH}, {N_NEW}), got {getattr(tokens, 'shape', None)}"
+        return None, BAD_SHAPE, {"shape": list(tokens.shape)}
     if tokens.dtype.kind not in "iu":
-        return None, f"generate() must return integer tokens, got dtype {tokens.dtype}"
-    return tokens.astype(np.int64), ""
+        return None, NOT_INTEGER, {"dtype": str(tokens.dtype)}
+    return tokens.astype(np.int64), "", {}
 
 
-def mismatch(tokens: np.ndarray, expected: np.ndarray) -> str | None:
+def mismatch(tokens: np.ndarray, expected: np.ndarray) -> dict | None:
+    """None when identical, else where they differ (details for the signed record only)."""
     wrong = tokens != expected
     if not wrong.any():
         return None
     row, step = (int(i) for i in np.argwhere(wrong)[0])
-    return (f"tokens differ from the baseline's at {int(wrong.sum())} of {expected.size} positions "
-            f"(first: prompt {row}, new token {step})")
+    return {"wrong_tokens": int(wrong.sum()), "of": int(expected.size), "first_prompt": row, "first_step": step}
 
 
 def evaluate(ctx: EvalContext) -> Measurement:
-    prompts = np.random.default_rng(SEEDS[ctx.split]).integers(0, VOCAB, (BATCH, PROMPT_LEN))
+    prompts, expected, details = hidden_prompts(ctx)
     prompts_dir = ctx.input_dir("prompts")
-    np.save(prompts_dir / "prompts.npy", prompts.astype(np.int64))
-    seen: list[np.ndarray] = []
+    np.save(prompts_dir / "prompts.npy", prompts)
 
     def check(out: RunOutput) -> str | None:
-        tokens, why = read_tokens(out.output_dir / "tokens.npy")
+        tokens, why, found = read_tokens(out.output_dir / "tokens.npy")
         if tokens is None:
+            details.setdefault("bad_output", found)
             return why
-        if not seen:
-            seen.append(tokens)  # the first run is the baseline's warm-up
-            return None
-        return mismatch(tokens, seen[0])
+        if (wrong := mismatch(tokens, expected)) is not None:
+            details.setdefault("mismatch", wrong)
+            return MISMATCH
+        return None
 
     timing, reason = ctx.time_pair(COMMAND, inputs={"prompts": prompts_dir}, check=check, timeout_sec=RUN_TIMEOUT_SEC)
     if timing is None:
-        return Measurement(valid=False, reason=reason or "timing failed")
-    return Measurement(
-        valid=True, metric=statistics.median(timing.candidate_sec), timing=timing,
-        details={"baseline_median_sec": round(statistics.median(timing.baseline_sec), 3),
-                 "speedup": round(timing.speedup, 3)},
-    )
+        return Measurement(valid=False, reason=reason or "timing failed", details=details)
+    details.update(baseline_median_sec=round(statistics.median(timing.baseline_sec), 3),
+                   speedup=round(timing.speedup, 3))
+    return Measurement(valid=True, metric=statistics.median(timing.candidate_sec), timing=timing, reason=MEASURED,
+                       details=details)

@@ -31,7 +31,7 @@ def main() -> None:
     started = time.monotonic()
     subprocess.run([sys.executable, "run_predict.py", str(model), "out/contexts.npy", "out/probs.npy"], check=True)
     print(f"prediction took {time.monotonic() - started:.1f}s for {len(targets)} contexts "
-          "(scorer limit: 20s for 4,000)")
+          "(scorer limit: 60s for 24,000)")
     probs = np.load("out/probs.npy", allow_pickle=False)
     if probs.shape != (len(targets), lmdata.V) or not np.isfinite(probs).all() or (probs < 0).any():
         sys.exit(f"probabilities must be finite, >= 0, shape {(len(targets), lmdata.V)}; got {probs.shape}")

@@ -1,6 +1,6 @@
 """Runs lm.predict() (read-only). Usage: python run_predict.py MODEL_DIR CONTEXTS_NPY OUT_NPY
 
-The scorer runs it in a fresh sandbox without data/ (20 s limit, 4,000 contexts) and
+The scorer runs it in a fresh sandbox without data/ (60 s limit, 24,000 contexts) and
 computes bits per character from OUT_NPY outside the sandbox.
 """
 

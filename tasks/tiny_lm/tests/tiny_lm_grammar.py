@@ -12,7 +12,9 @@ Documents are one line each. Structure at several scales, so better models keep 
 
 from __future__ import annotations
 
+import functools
 import gzip
+import itertools
 import random
 import sys
 from pathlib import Path
@@ -76,10 +78,15 @@ class Lexicon:
         self.topic_names = [fresh(2, 2) for _ in range(TOPICS)]
 
 
+@functools.cache
+def _zipf_cumulative(n: int, s: float) -> list[float]:
+    """Cumulative Zipf weights, exactly what random.choices would accumulate from the weights."""
+    return list(itertools.accumulate(1 / (k + 1) ** s for k in range(n)))
+
+
 def _zipf(rng: random.Random, order: list[int], s: float = 1.1) -> int:
     n = len(order)
-    weights = [1 / (k + 1) ** s for k in range(n)]
-    return order[rng.choices(range(n), weights=weights)[0]]
+    return order[rng.choices(range(n), cum_weights=_zipf_cumulative(n, s))[0]]
 
 
 class DocGen:
