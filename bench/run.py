@@ -1,4 +1,4 @@
-"""Run the benchmarks: `python -m bench.run [--quick] [--only latency,experiments,scorer,scale,pacing]`.
+"""Run the benchmarks: `python -m bench.run [--quick] [--only latency,experiments,scorer,scale,pacing,adversary]`.
 
 Prints a markdown report and writes bench/results.json and bench/results.md. Every figure that
 matters is a ratio against a reference measured in the same run (machines are noisy; absolute
@@ -26,7 +26,7 @@ import anyio
 if __package__ in (None, ""):  # run as a script (bench/run.py): make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, experiments, latency, pacing, scale, scorer_bench
+from bench import adversary, common, experiments, latency, pacing, scale, scorer_bench
 from bench.common import BENCH, REPO, cmdline, md_table, setup_environment
 
 SECTIONS = {
@@ -35,6 +35,7 @@ SECTIONS = {
     "scorer": scorer_bench,
     "scale": scale,
     "pacing": pacing,
+    "adversary": adversary,
 }
 
 
