@@ -3,8 +3,9 @@
 A size cap alone let a 240 s training run's weights travel as base64 in a string. Source files
 among the editable ones (Python, C) are counted here: characters of string and bytes literals
 (docstrings excluded), characters of comments (a program can read its own source), numeric
-literals, and the digits of very long numbers (one 8 KB integer is data, not a constant). A task's `[autolab] max_literal_chars` and `max_numeric_literals` bound them; the
-instruction's budget section states both, and the scorer refuses a submission past either.
+literals, and the digits of very long numbers (one 8 KB integer is data, not a constant). A
+task's `[autolab] max_literal_chars` and `max_numeric_literals` bound them; the instruction's
+budget section states both, and the scorer refuses a submission past either.
 """
 
 from __future__ import annotations
