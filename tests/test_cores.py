@@ -171,6 +171,7 @@ async def test_pure_counting_tasks_never_queue_behind_timing(make_episode):
     episode = make_episode("sorting_network")
     assert not episode.task.needs_timing_core
     async with connect(episode) as client:
+        await tool(client, "get_metric")  # the scorer's first evaluation (start-up, on a busy host) is not measured
         with another_evaluation_holds_the_core(10.0):
             started = time.monotonic()
             metric = await tool(client, "get_metric")
