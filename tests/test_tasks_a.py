@@ -444,7 +444,8 @@ def test_edit_distance_end_to_end() -> None:
     assert_timed_reference("edit_distance")
     assert_baseline(run_eval("edit_distance", root / "environment", split="feedback"))
     source = (root / "solution/solve.py").read_text()
-    off_by_one = source.replace("    return score\n", "    return score + (len(a) == 300)\n")
+    # wrong on about a third of the pairs, so on every fresh draw of the hidden batch
+    off_by_one = source.replace("    return score\n", "    return score + (len(a) % 3 == 0)\n")
     assert off_by_one != source
     record = run_eval("edit_distance", {"solve.py": off_by_one})
     assert not record.valid and record.reason == "candidate: distances.txt: wrong distance", record.reason
