@@ -71,14 +71,14 @@ def hidden(spin_root: Path) -> ModuleType:
     return load_evaluate_module(load_task(spin_root))
 
 
-def backend_for(passes: str) -> str:
+def backend_for(passes: str, *, isolated: bool = True) -> str:
     """`both`: the pass's backend (bwrap, or docker in the attack suite's docker pass); `bwrap`: bwrap only.
     Skips where this host cannot isolate evaluations (no root, no cpuset or freezer): there is nothing
     to prove, and the scorer marks such results `weak isolation` (tests/test_sandbox_bwrap.py covers it)."""
     if passes == "bwrap" and DEFAULT_TEST_BACKEND != "bwrap":
         pytest.skip("runs in the bwrap pass only (CI time)")
     backend = DEFAULT_TEST_BACKEND if passes == "both" else "bwrap"
-    if backend == "bwrap" and (gaps := isolation_gaps("bwrap")):
+    if isolated and backend == "bwrap" and (gaps := isolation_gaps("bwrap")):
         pytest.skip(f"this host cannot isolate evaluations: {'; '.join(gaps)}")
     return backend
 
@@ -212,8 +212,11 @@ _fcntl.flock(_LOCK, _fcntl.LOCK_SH)
 MARKER = "AUTOLAB-LEAK-MARKER-5EC7"
 MARK_OFFSET = 770_000
 SHM_KEY = 0x4C45414B
-FLOCK_FILES = ("/etc/passwd", "/etc/group", "/usr/bin/env", "/usr/bin/bash", "/usr/bin/ls")
-GETLK_FILES = ("/etc/passwd", "/usr/bin/env", "/etc/group")
+#: /usr is the host's in both backends; /etc/passwd and /etc/group are the host's in bwrap, podman's own per
+#: container in docker
+FLOCK_FILES = ("/usr/bin/env", "/etc/passwd", "/etc/group", "/usr/bin/bash", "/usr/bin/ls")
+OFD_FILE = "/usr/bin/cat"
+GETLK_FILES = ("/etc/passwd", "/usr/bin/env", OFD_FILE)
 HEAD_BYTES = 16
 
 #: Prepended to the baseline (whose main() still runs): publish the marker and the input's first bytes
@@ -249,7 +252,7 @@ def publish(path):
         except OSError:
             pass
     try:
-        handle = open("/etc/group", "rb")
+        handle = open({OFD_FILE!r}, "rb")
         held.append(handle)
         _lock(handle, 37, {MARK_OFFSET}, 7)  # F_OFD_SETLK
         for index, value in enumerate(head):
@@ -316,6 +319,8 @@ libc.shmat.restype = ctypes.c_void_p
 def observe():
     seen = set()
     for name in GETLK_FILES:
+        if not os.path.exists(name):
+            continue
         with open(name, "rb") as handle:
             start = 0
             for _ in range(64):
@@ -328,16 +333,20 @@ def observe():
                     break
                 start = where + length
     for name in FLOCK_FILES:
+        if not os.path.exists(name):
+            continue
         with open(name, "rb") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 fcntl.flock(handle, fcntl.LOCK_UN)
             except BlockingIOError:
                 seen.add("flock busy " + name)
-    with open("/proc/locks") as locks:
+    with open("/proc/locks") as locks:  # any inode; only ranges like the publisher's (the host's own locks vary)
         for line in locks:
             parts = line.split()
-            seen.add("proc-locks " + " ".join(parts[1:4] + parts[5:]))
+            start = int(parts[-2]) if parts[-2].isdigit() else -1
+            if start == {MARK_OFFSET} or 4096 <= start < 4096 + 256 * {HEAD_BYTES}:
+                seen.add("proc-locks " + " ".join(parts[1:4] + parts[5:]))
     for folder in ("/dev/shm", "/tmp"):
         for entry in os.listdir(folder):
             try:
@@ -407,7 +416,7 @@ async def test_spin_timed_reference_beats_its_baseline_through_the_scorer(make_e
     """The fixture is a sound faster task: it loads, and its reference is credited against its baseline."""
     task = load_task(spin_root)
     assert (task.axis, task.needs_timing_core) == ("faster", True)
-    episode = make_episode(str(spin_root), backend="bwrap")
+    episode = make_episode(str(spin_root), backend=backend_for("bwrap", isolated=False))
     async with connect(episode) as client:
         await tool(client, "write_file", {"path": "solve.py",
                                           "content": (spin_root / "solution" / "solve.py").read_text()})
@@ -441,7 +450,11 @@ def assert_kept_off_the_timing_core(report: dict[str, Any]) -> None:
     assert core not in report["after"], report  # widening to every CPU did not reach the timing core
     assert report["after"] == work and report["before"] == work, report
     assert core in report["pin_refused"], report  # pinning itself onto it is refused outright
-    assert str(core) not in report["cpus_allowed"].replace(",", " ").replace("-", " ").split(), report
+    allowed = set()  # the kernel's own view, e.g. "0" or "0-2,4"
+    for part in report["cpus_allowed"].split(","):
+        first, _, last = part.partition("-")
+        allowed.update(range(int(first), int(last or first) + 1))
+    assert allowed == set(work), report
 
 
 async def test_burner_in_another_episode_earns_no_credit_during_get_metric(make_episode, spin_root):
@@ -594,9 +607,9 @@ async def test_candidate_cannot_publish_its_hidden_input_to_another_episode(make
         _, control_log = await probe_while(glance)
         await tool(ca, "experiment_status", {"id": control, "wait_sec": 30})
         control_view = observations(control_log) - baseline_view
-        assert f"getlk /etc/passwd {MARK_OFFSET} 7" in control_view, (published["output_tail"], control_view)
-        assert f"getlk /etc/group {MARK_OFFSET} 7" in control_view, control_view  # the OFD lock
-        assert "flock busy /etc/passwd" in control_view, control_view
+        assert f"getlk /usr/bin/env {MARK_OFFSET} 7" in control_view, (published["output_tail"], control_view)
+        assert f"getlk {OFD_FILE} {MARK_OFFSET} 7" in control_view, control_view  # the OFD lock
+        assert "flock busy /usr/bin/env" in control_view, control_view
         for what in ("setlk", "ofd", "flock", "sysv", "abstract", "/dev/shm/autolab-leak"):
             assert what in published["output_tail"], published  # every publication itself succeeded
 
@@ -670,5 +683,4 @@ async def test_answers_memorized_from_another_episode_fail_the_final_gate(make_e
     record_b = json.loads((b.run_dir / "result.json").read_text())["record"]
     assert record_b["seed_sha256"] != record_a["seed_sha256"], "two episodes got the same final inputs"
     assert not second["valid"] and second["score"] == 0, second
-    assert second["reason"] == "baseline: answers.txt: wrong checkpoint" or \
-        second["reason"].endswith("answers.txt: wrong checkpoint"), second
+    assert second["reason"] == "candidate: answers.txt: wrong checkpoint", second
