@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, model_validator
 
-from autolab_mcp.rundir_files import RunDirWriteError, atomic_write_text, read_model
+from autolab_mcp.core.rundir_files import RunDirWriteError, atomic_write_text, read_model
 
 log = logging.getLogger("autolab.budget")
 

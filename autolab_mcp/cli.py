@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autolab_mcp.taskspec import TaskSpecError, find_task, list_tasks
+from autolab_mcp.core.taskspec import TaskSpecError, find_task, list_tasks
 
 log = logging.getLogger("autolab")
 
@@ -34,12 +34,12 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import anyio
 
+    from autolab_mcp.core.rundir_files import RunDirCorrupt, RunDirWriteError, read_json
+    from autolab_mcp.core.sandbox import make_backend
+    from autolab_mcp.core.taskspec import load_task
     from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
-    from autolab_mcp.rundir_files import RunDirCorrupt, RunDirWriteError, read_json
-    from autolab_mcp.sandbox import make_backend
     from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
     from autolab_mcp.server import build_server
-    from autolab_mcp.taskspec import load_task
     from autolab_mcp.transport import http_app, new_token, run_stdio, token_problem
 
     # a weak token is refused before anything starts (no scorer, no run directory)

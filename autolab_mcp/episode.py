@@ -22,6 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from autolab_mcp.budget import BudgetExhausted, BudgetLimits, BudgetReport, Ledger
+from autolab_mcp.core.editable import matches
+from autolab_mcp.core.rundir_files import (
+    RunDirWriteError,
+    atomic_write_text,
+    describe_os_error,
+    disk_refusals_as,
+    read_model,
+)
+from autolab_mcp.core.runtime import ensure_runtime
+from autolab_mcp.core.sandbox.base import (
+    AGENT_UID,
+    ExecRequest,
+    ExecResult,
+    KillReason,
+    Limits,
+    RunningSandbox,
+    SandboxBackend,
+)
+from autolab_mcp.core.taskspec import Task, load_task
 from autolab_mcp.episode_models import (
     MAX_COMMAND_CHARS,
     BudgetOverrides,
@@ -33,28 +52,9 @@ from autolab_mcp.episode_models import (
     SubmitResult,
 )
 from autolab_mcp.episode_scoring import ScoringMixin
-from autolab_mcp.globs import matches
-from autolab_mcp.rundir_files import (
-    RunDirWriteError,
-    atomic_write_text,
-    describe_os_error,
-    disk_refusals_as,
-    read_model,
-)
 from autolab_mcp.runlog import RunLog
-from autolab_mcp.runtime import ensure_runtime
-from autolab_mcp.sandbox.base import (
-    AGENT_UID,
-    ExecRequest,
-    ExecResult,
-    KillReason,
-    Limits,
-    RunningSandbox,
-    SandboxBackend,
-)
 from autolab_mcp.score_jobs import ScoreJobs
 from autolab_mcp.scorer_client import ScorerProcess
-from autolab_mcp.taskspec import Task, load_task
 from autolab_mcp.workspace import Workspace
 
 log = logging.getLogger("autolab.episode")

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from autolab_mcp.budget import WallMode
-from autolab_mcp.sandbox.base import KilledBy
+from autolab_mcp.core.sandbox.base import KilledBy
 
 MAX_COMMAND_CHARS = 100_000
 #: finished: the command exited by itself (exit_code says how); killed: something ended it (killed_by says

@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from autolab_mcp.budget import BudgetExhausted, Ledger
+from autolab_mcp.core.rundir_files import RunDirCorrupt, atomic_write_text, disk_refusals_as, read_json
+from autolab_mcp.core.taskspec import Task
 from autolab_mcp.episode_models import EpisodeError, MetricResult, RunMeta, SubmitResult
-from autolab_mcp.rundir_files import RunDirCorrupt, atomic_write_text, disk_refusals_as, read_json
 from autolab_mcp.runlog import RunLog
 from autolab_mcp.score_jobs import ScoreJob, ScoreJobInfo, ScoreJobs
 from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerTimeout, ScorerUnavailable
-from autolab_mcp.taskspec import Task
 from autolab_mcp.workspace import Workspace, WorkspaceError
 
 if TYPE_CHECKING:
-    from autolab_mcp.sandbox.base import KillReason
+    from autolab_mcp.core.sandbox.base import KillReason
 
 log = logging.getLogger("autolab.episode")
 

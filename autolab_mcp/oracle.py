@@ -17,9 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from autolab_mcp.core.archive import tar_directory_files
+from autolab_mcp.core.editable import editable_files
+from autolab_mcp.core.taskspec import Task, find_task, list_tasks
 from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerUnavailable
-from autolab_mcp.taskspec import Task, find_task, list_tasks
-from scorer.evaluate import editable_files, tar_directory_files
 
 BASELINE_MAX = 0.15
 REFERENCE_MIN = 0.9

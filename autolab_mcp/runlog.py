@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autolab_mcp.rundir_files import write_error
+from autolab_mcp.core.rundir_files import write_error
 
 log = logging.getLogger("autolab.runlog")
 

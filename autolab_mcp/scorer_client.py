@@ -21,8 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from scorer.harness import Split
-from scorer.protocol import Health, SignedRecord
+from autolab_mcp.core.wire import Health, SignedRecord, Split
 
 log = logging.getLogger("autolab.scorer_client")
 

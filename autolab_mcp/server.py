@@ -24,10 +24,10 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from autolab_mcp.budget import BudgetExhausted, BudgetReport
+from autolab_mcp.core.rundir_files import RunDirWriteError
 from autolab_mcp.episode import Episode, EpisodeError, ExperimentInfo, MetricResult, SubmitResult
 from autolab_mcp.log_relay import LogRelay
 from autolab_mcp.patch import PatchError
-from autolab_mcp.rundir_files import RunDirWriteError
 from autolab_mcp.runlog import clip_value
 from autolab_mcp.score_jobs import ScoreJobInfo
 from autolab_mcp.workspace import Change, FileListing, FileRead, SnapshotInfo, WorkspaceError

@@ -195,7 +195,7 @@ def _last_int(text: str, pattern: str) -> int:
 def _task_root(name: str, work: Path) -> Path:
     """spin_timed is a test fixture: served from a scratch copy (a scorer seals tests/ and solution/)."""
     if name != "spin_timed":
-        from autolab_mcp.taskspec import find_task
+        from autolab_mcp.core.taskspec import find_task
 
         return find_task(name).root
     root = work / "tasks" / "spin_timed"
@@ -256,7 +256,7 @@ def _tasks() -> list[str]:
 
 async def run(quick: bool = False, tasks: list[str] | None = None, calls: int | None = None,
               rows: list[str] | None = None) -> dict[str, Any]:
-    from autolab_mcp.cores import timing_core
+    from autolab_mcp.core.cores import timing_core
 
     work = scratch("adversary")
     calls = calls or (10 if quick else 20)

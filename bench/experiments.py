@@ -98,12 +98,12 @@ def _run_checked(argv: list[str], env: dict[str, str] | None = None) -> None:
 async def run(quick: bool = False) -> dict[str, Any]:
     from mcp import Client
 
+    from autolab_mcp.core.editable import matches
+    from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest, Limits
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.taskspec import load_task
     from autolab_mcp.episode import Episode
-    from autolab_mcp.globs import matches
-    from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest, Limits
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
     from autolab_mcp.server import build_server
-    from autolab_mcp.taskspec import load_task
 
     n = 20 if quick else 100
     n_docker = 5 if quick else 20
@@ -153,11 +153,11 @@ async def run(quick: bool = False) -> dict[str, Any]:
     if docker_host is None:
         notes.append(f"docker backend skipped: {source}")
     elif not (REPO / "autolab_mcp" / "sandbox" / "docker.py").is_file():
-        notes.append("docker backend skipped: autolab_mcp/sandbox/docker.py is missing")
+        notes.append("docker backend skipped: autolab_mcp/core/sandbox/docker.py is missing")
     else:
         os.environ["DOCKER_HOST"] = docker_host
         try:
-            from autolab_mcp.sandbox.docker import DockerBackend
+            from autolab_mcp.core.sandbox.docker import DockerBackend
 
             docker = DockerBackend()
         except Exception as exc:  # no engine, or the backend is mid-rewrite

@@ -67,10 +67,10 @@ async def run(quick: bool = False, calls: int | None = None, transports: tuple[s
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.taskspec import load_task
     from autolab_mcp.episode import Episode
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
     from autolab_mcp.server import build_server
-    from autolab_mcp.taskspec import load_task
 
     n = calls or (100 if quick else 500)
     task_root = bench_task()

@@ -72,10 +72,10 @@ async def _open_idle(k: int, task_root: Path, work: Path) -> dict[str, Any]:
     """In a fresh process: RSS after imports, then with K idle episodes behind in-memory clients."""
     from mcp import Client
 
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.taskspec import load_task
     from autolab_mcp.episode import Episode
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
     from autolab_mcp.server import build_server
-    from autolab_mcp.taskspec import load_task
 
     task = load_task(task_root)
     backend = BwrapBackend()
@@ -110,10 +110,10 @@ def episode_memory(k: int, task_root: Path, work: Path) -> dict[str, Any]:
 async def run_k(k: int, seconds: float, task_root: Any, work: Any) -> dict[str, Any]:
     from mcp import Client
 
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.taskspec import load_task
     from autolab_mcp.episode import Episode
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
     from autolab_mcp.server import build_server
-    from autolab_mcp.taskspec import load_task
 
     task = load_task(task_root)
     backend = BwrapBackend()

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from autolab_mcp.cores import timing_core
+from autolab_mcp.core.cores import timing_core
 from bench.common import cv, md_table, scratch, summary_ms
 
 
@@ -59,10 +59,10 @@ class TaskRig(ABC):
     unit = ""
 
     def __init__(self, name: str, work: Path) -> None:
-        from autolab_mcp.runtime import ensure_runtime
-        from autolab_mcp.sandbox.base import SCORER_UID, Limits
-        from autolab_mcp.sandbox.bwrap import BwrapBackend
-        from autolab_mcp.taskspec import find_task
+        from autolab_mcp.core.runtime import ensure_runtime
+        from autolab_mcp.core.sandbox.base import SCORER_UID, Limits
+        from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+        from autolab_mcp.core.taskspec import find_task
         from scorer.harness import EvalContext, load_evaluate_module
 
         self.task = find_task(name)
@@ -199,12 +199,12 @@ async def get_metric_overhead(work: Path, calls: int) -> dict[str, Any]:
 
     from mcp import Client
 
+    from autolab_mcp.core.runtime import ensure_runtime
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.taskspec import find_task
     from autolab_mcp.episode import Episode
-    from autolab_mcp.runtime import ensure_runtime
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
     from autolab_mcp.scorer_client import ScorerProcess
     from autolab_mcp.server import build_server
-    from autolab_mcp.taskspec import find_task
     from scorer.evaluate import evaluate_submission
 
     task = find_task("sorting_network")

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
-from autolab_mcp.taskspec import find_task
+from autolab_mcp.core.taskspec import find_task
 from clients.scripted import run_episode, server_params
 
 

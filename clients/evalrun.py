@@ -45,7 +45,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from pydantic import BaseModel, Field
 
-from autolab_mcp.taskspec import Task, bundled_tasks_dir, find_task, list_tasks
+from autolab_mcp.core.taskspec import Task, bundled_tasks_dir, find_task, list_tasks
 from clients.agents.base import AgentOptions, EpisodeContext, agent_slug, make_agent
 from clients.agents.trajectory import (
     CLIENT_ONLY,
@@ -945,7 +945,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def weak_isolation_refusal(backend: str, allowed: bool) -> str | None:
     """Why eval will not run here (None: it will): scores from a host that cannot isolate evaluations
     from concurrent experiments can be skewed or leak hidden inputs, so that needs an explicit yes."""
-    from autolab_mcp.sandbox.isolation import isolation_gaps
+    from autolab_mcp.core.sandbox.isolation import isolation_gaps
 
     gaps = isolation_gaps(backend)
     if not gaps or allowed:

@@ -20,8 +20,8 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-from autolab_mcp.taskspec import Task, find_task
-from scorer.evaluate import editable_files
+from autolab_mcp.core.editable import editable_files
+from autolab_mcp.core.taskspec import Task, find_task
 
 Printer = Callable[[str], None]
 

@@ -17,15 +17,13 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
-from autolab_mcp.globs import matches
-from autolab_mcp.sandbox.base import SCORER_UID, Limits, SandboxBackend
-from autolab_mcp.taskspec import Task
+from autolab_mcp.core.editable import matches
+from autolab_mcp.core.sandbox.base import SCORER_UID, Limits, SandboxBackend
+from autolab_mcp.core.taskspec import Task
+from autolab_mcp.core.wire import ScoreRecord, Split
 from scorer import reasons
-from scorer.harness import EvalContext, Measurement, Split, load_evaluate_module
+from scorer.harness import EvalContext, Measurement, load_evaluate_module
 from scorer.literals import count_files
 from scorer.normalize import normalized_score
 from scorer.review import review_flags
@@ -36,34 +34,6 @@ MAX_SUBMISSION_BYTES = 64 * 1024 * 1024
 
 class SubmissionError(ValueError):
     """The submitted archive is unusable (not a tar, not editable files, too large)."""
-
-
-class ScoreRecord(BaseModel):
-    """One evaluation, as recorded and signed by the scorer."""
-
-    task: str
-    split: Split
-    valid: bool
-    metric: float | None
-    score: float = Field(description="normalized: baseline 0, reference 1, no upper cap")
-    reason: str = Field("", description="what the agent sees: fixed phrases only (scorer/reasons.py)")
-    reason_detail: str = Field("", description="the task's own reason when it was not a fixed phrase; never shown "
-                               "to the agent (it may carry candidate-chosen data)")
-    verdict: str = ""
-    details: dict[str, Any] = Field(default_factory=dict)
-    timing: dict[str, Any] | None = None
-    files: dict[str, str] = Field(default_factory=dict, description="editable file -> sha256")
-    submission_sha256: str = ""
-    request_id: str = Field("", description="run_id/snapshot the server asked for: binds the record to a run")
-    runs: list[dict[str, Any]] = Field(default_factory=list)
-    eval_seconds: float = 0.0
-    queued_seconds: float = Field(0.0, description="time spent waiting for the timing core before evaluating")
-    seed_sha256: str = Field("", description="commitment to the secret seed of this evaluation's hidden inputs")
-    isolation: Literal["strong", "weak"] = Field(
-        "strong", description="weak: this host could not isolate the evaluation from concurrent experiments")
-    isolation_gaps: list[str] = Field(default_factory=list)
-    review: list[str] = Field(default_factory=list, description="why this result is implausible and needs a "
-                              "person's review (the task's declared bounds)")
 
 
 def extract_submission(archive: bytes, dest: Path, editable: list[str]) -> dict[str, str]:
@@ -187,28 +157,3 @@ def _stated_rules(task: Task, candidate: Path, files: dict[str, str]) -> Measure
     if literals.chars > cfg.max_literal_chars or literals.numbers > cfg.max_numeric_literals:
         return Measurement(valid=False, reason=_literal_reason(task), details={"literals": literals.model_dump()})
     return None
-
-
-def tar_directory_files(root: Path, paths: list[str]) -> bytes:
-    """A deterministic tar of the given files under root (used for oracle and tests)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for rel in sorted(paths):
-            data = (root / rel).read_bytes()
-            info = tarfile.TarInfo(rel)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def editable_files(root: Path, editable: list[str]) -> list[str]:
-    """Workspace-relative regular files under root that match the editable globs."""
-    found = []
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(dirpath, name)
-            rel = path.relative_to(root).as_posix()
-            if path.is_file() and not path.is_symlink() and matches(rel, editable):
-                found.append(rel)
-    return sorted(found)

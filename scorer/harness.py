@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autolab_mcp.sandbox.base import (
+from autolab_mcp.core.sandbox.base import (
     SCORER_UID,
     ExecRequest,
     ExecResult,
@@ -33,11 +33,10 @@ from autolab_mcp.sandbox.base import (
     Mount,
     SandboxBackend,
 )
-from autolab_mcp.taskspec import Task
+from autolab_mcp.core.taskspec import Task
+from autolab_mcp.core.wire import Split
 from scorer import reasons
 from scorer.timing import MIN_PAIRS, TimingResult, interleaved_pairs
-
-Split = Literal["feedback", "final"]
 
 #: The environment every evaluation sandbox gets: nothing inherited from the scorer.
 CLEAN_ENV = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from autolab_mcp.taskspec import TaskConfig
+from autolab_mcp.core.taskspec import TaskConfig
 from scorer.timing import TimingResult
 
 

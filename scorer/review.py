@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from autolab_mcp.taskspec import TaskConfig
+from autolab_mcp.core.taskspec import TaskConfig
 
 if TYPE_CHECKING:
     from scorer.harness import Measurement

@@ -1,7 +1,7 @@
 """The scorer as a service: HTTP on a unix socket (or TCP), one bearer token per run.
 
 It alone reads the task's tests/. Evaluations run one at a time, host-wide: each holds the
-timing core (autolab_mcp.cores) for its whole run, so measurements from parallel episodes never
+timing core (autolab_mcp.core.cores) for its whole run, so measurements from parallel episodes never
 compete for the CPU; a request that waited longer than the queue timeout gets HTTP 503.
 """
 
@@ -25,15 +25,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from autolab_mcp.cores import CoreBusy, lease_timing_core
-from autolab_mcp.runtime import ensure_runtime
-from autolab_mcp.sandbox import make_backend
-from autolab_mcp.sandbox.common import kill_live_sandboxes
-from autolab_mcp.sandbox.isolation import isolation_gaps
-from autolab_mcp.taskspec import Task, load_task
+from autolab_mcp.core.cores import CoreBusy, lease_timing_core
+from autolab_mcp.core.runtime import ensure_runtime
+from autolab_mcp.core.sandbox import make_backend
+from autolab_mcp.core.sandbox.common import kill_live_sandboxes
+from autolab_mcp.core.sandbox.isolation import isolation_gaps
+from autolab_mcp.core.taskspec import Task, load_task
+from autolab_mcp.core.wire import MAX_REQUEST_BYTES, EvaluateRequest, Health, SignedRecord
 from scorer import seeds, signing
 from scorer.evaluate import SubmissionError, evaluate_submission
-from scorer.protocol import MAX_REQUEST_BYTES, EvaluateRequest, Health, SignedRecord
 
 log = logging.getLogger("autolab.scorer")
 

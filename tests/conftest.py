@@ -15,11 +15,11 @@ import httpx
 import pytest
 from mcp import Client
 
+from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+from autolab_mcp.core.taskspec import Task, find_task
 from autolab_mcp.episode import BudgetOverrides, Episode
-from autolab_mcp.sandbox.bwrap import BwrapBackend
 from autolab_mcp.scorer_client import ScorerProcess
 from autolab_mcp.server import build_server
-from autolab_mcp.taskspec import Task, find_task
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -108,7 +108,7 @@ def sandbox_backend(name: str) -> Any:
         if os.environ.get("CI"):
             pytest.fail("CI must run the docker backend: DOCKER_HOST is unset (see .ci/run)")
         pytest.skip("no container engine: DOCKER_HOST is unset")
-    from autolab_mcp.sandbox.docker import DockerBackend
+    from autolab_mcp.core.sandbox.docker import DockerBackend
 
     return DockerBackend()
 

@@ -14,10 +14,13 @@ from types import ModuleType
 
 import pytest
 
-from autolab_mcp.cores import lease_timing_core
-from autolab_mcp.taskspec import Task, load_task
-from scorer.evaluate import ScoreRecord, editable_files, evaluate_submission, tar_directory_files
-from scorer.harness import Split, load_evaluate_module
+from autolab_mcp.core.archive import tar_directory_files
+from autolab_mcp.core.cores import lease_timing_core
+from autolab_mcp.core.editable import editable_files
+from autolab_mcp.core.taskspec import Task, load_task
+from autolab_mcp.core.wire import ScoreRecord, Split
+from scorer.evaluate import evaluate_submission
+from scorer.harness import load_evaluate_module
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
@@ -57,8 +60,8 @@ needs_sandbox = pytest.mark.skipif(not _sandbox_available(), reason="bubblewrap 
 def run_eval(name: str, files: dict[str, str | bytes] | Path, split: Split = "final") -> ScoreRecord:
     """Evaluate a submission (a directory holding the editable files, or path -> content), holding
     the timing core like the scorer service does."""
-    from autolab_mcp.runtime import ensure_runtime
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.runtime import ensure_runtime
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 
     t = task(name)
     if isinstance(files, Path):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from autolab_mcp.budget import BudgetExhausted, BudgetLimits, Ledger
-from autolab_mcp.rundir_files import RunDirCorrupt, RunDirWriteError
+from autolab_mcp.core.rundir_files import RunDirCorrupt, RunDirWriteError
 from tests.test_rundir_files import fill, read_only, small_tmpfs
 
 

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.cores import CoreBusy, lease_timing_core, timing_core, usable_cores, work_cores
-from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest, Limits
-from autolab_mcp.sandbox.bwrap import BwrapBackend
+from autolab_mcp.core.cores import CoreBusy, lease_timing_core, timing_core, usable_cores, work_cores
+from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest, Limits
+from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+from autolab_mcp.core.taskspec import find_task
 from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
-from autolab_mcp.taskspec import find_task
 from autolab_mcp.workspace import Workspace
 from tests.conftest import connect, tool
 
 HOLD = """
 import sys, time
-from autolab_mcp.cores import lease_timing_core
+from autolab_mcp.core.cores import lease_timing_core
 with lease_timing_core() as lease:
     print("held", lease.core, flush=True)
     time.sleep(float(sys.argv[1]))
@@ -61,7 +61,7 @@ def test_a_waiting_lease_gets_the_core_when_the_holder_finishes():
 
 
 def test_one_core_means_no_split():
-    code = ("import os; from autolab_mcp.cores import work_cores, timing_core; "
+    code = ("import os; from autolab_mcp.core.cores import work_cores, timing_core; "
             "os.sched_setaffinity(0, {0}); print(work_cores(), timing_core())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["None", "0"]

@@ -13,7 +13,7 @@ import time
 import anyio
 import pytest
 
-from autolab_mcp.taskspec import list_tasks
+from autolab_mcp.core.taskspec import list_tasks
 from clients.scripted import run_episode
 from tests.conftest import connect, refused, tool
 
@@ -101,7 +101,7 @@ def test_hidden_directories_are_sealed_for_other_uids(make_episode):
     episode = make_episode()
     if os.geteuid() != 0:
         pytest.skip("sealing needs root (the scorer runs as the server's user otherwise)")
-    from autolab_mcp.sandbox.base import AGENT_UID, SCORER_UID
+    from autolab_mcp.core.sandbox.base import AGENT_UID, SCORER_UID
 
     for directory in (episode.task.tests_dir, episode.task.solution_dir):
         assert directory.stat().st_mode & 0o077 == 0, directory
@@ -114,10 +114,10 @@ def test_hidden_directories_are_sealed_for_other_uids(make_episode):
 async def test_hung_scorer_gives_a_clear_error_in_bounded_time_and_is_restarted(tmp_path):
     """The scorer freezes mid-evaluation: the call fails within the client timeout, is not charged, and
     the server restarts the scorer so the next call works."""
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.taskspec import find_task
     from autolab_mcp.episode import BudgetOverrides, Episode
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
     from autolab_mcp.scorer_client import ScorerProcess
-    from autolab_mcp.taskspec import find_task
 
     task = find_task("sorting_network")
     scorer = ScorerProcess(task.root, "bwrap", eval_timeout=6, queue_timeout=5)

@@ -16,10 +16,10 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from autolab_mcp.cores import CoreBusy, lease_timing_core
+from autolab_mcp.core.cores import CoreBusy, lease_timing_core
+from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+from autolab_mcp.core.taskspec import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
-from autolab_mcp.sandbox.bwrap import BwrapBackend
-from autolab_mcp.taskspec import find_task
 from tests.conftest import REPO, connect, live_pids, refused, tool
 from tests.test_rundir_files import read_only, small_tmpfs
 
@@ -248,7 +248,7 @@ def test_failed_scorer_start_leaves_no_socket_dir_and_stale_dirs_are_cleaned(tmp
 
 
 def test_stale_cgroups_of_dead_servers_are_removed():
-    from autolab_mcp.sandbox import cgroups
+    from autolab_mcp.core.sandbox import cgroups
 
     tree = cgroups.detect_cgroups()
     if tree is None:

@@ -32,8 +32,8 @@ from typing import NoReturn
 import pytest
 
 from autolab_mcp.cli import verify_result
-from autolab_mcp.runtime import default_cache_dir
-from autolab_mcp.taskspec import find_task
+from autolab_mcp.core.runtime import default_cache_dir
+from autolab_mcp.core.taskspec import find_task
 from tests.conftest import REPO
 from tests.integrations.fake_model_server import API_KEY, FakeModelServer, SolvePolicy
 

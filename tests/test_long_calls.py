@@ -9,9 +9,9 @@ import time
 import anyio
 import pytest
 
+from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+from autolab_mcp.core.taskspec import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode
-from autolab_mcp.sandbox.bwrap import BwrapBackend
-from autolab_mcp.taskspec import find_task
 from tests.conftest import connect, refused, tool
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from autolab_mcp.core.taskspec import find_task, list_tasks
 from autolab_mcp.oracle import check_task
-from autolab_mcp.taskspec import find_task, list_tasks
 
 TASKS = [t.name for t in list_tasks()]
 

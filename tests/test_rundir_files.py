@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from autolab_mcp.rundir_files import RunDirCorrupt, RunDirWriteError, atomic_write_text, read_json, read_model
+from autolab_mcp.core.rundir_files import RunDirCorrupt, RunDirWriteError, atomic_write_text, read_json, read_model
 
 
 def _mount(*args: str) -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from autolab_mcp.rundir_files import RunDirWriteError
+from autolab_mcp.core.rundir_files import RunDirWriteError
 from autolab_mcp.runlog import RunLog, read_events
 from tests.test_rundir_files import fill, read_only, small_tmpfs
 

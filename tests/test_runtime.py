@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.runtime import RuntimeBuildError, base_interpreter, default_cache_dir, ensure_runtime, runtime_key
-from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest
+from autolab_mcp.core.runtime import RuntimeBuildError, base_interpreter, default_cache_dir, ensure_runtime, runtime_key
+from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest
 
 ROOT = os.geteuid() == 0
 
@@ -98,7 +98,7 @@ def test_failed_install_reports_pip_output(cache: Path) -> None:
 def test_runtime_works_inside_sandbox(six_runtime: Path) -> None:
     if shutil.which("bwrap") is None:
         pytest.skip("bubblewrap missing")
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 
     ws = Path(tempfile.mkdtemp(prefix="autolab-test-ws-", dir="/tmp"))
     ws.chmod(0o777)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.sandbox.base import (
+from autolab_mcp.core.sandbox.base import (
     AGENT_UID,
     ExecRequest,
     ExecResult,
@@ -30,7 +30,7 @@ from autolab_mcp.sandbox.base import (
     SandboxBackend,
     SandboxError,
 )
-from autolab_mcp.sandbox.bwrap import BwrapBackend
+from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from tests.conftest import live_pids
 
 ROOT = os.geteuid() == 0
@@ -411,7 +411,7 @@ print(subprocess.run(["echo", "subprocess-ok"], capture_output=True, text=True).
 @pytest.mark.skipif(not ROOT, reason="root-mode bwrap is where the seccomp filter applies")
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64"), reason="filter known for x86_64/aarch64")
 def test_no_nested_user_namespaces_but_threads_and_processes_work(backend: BwrapBackend, ws: Path) -> None:
-    from autolab_mcp.sandbox.seccomp import _ABIS
+    from autolab_mcp.core.sandbox.seccomp import _ABIS
 
     abi = _ABIS[platform.machine()]
     (ws / "autolab_seccomp_numbers.py").write_text(
@@ -428,7 +428,7 @@ def test_no_nested_user_namespaces_but_threads_and_processes_work(backend: Bwrap
 
 
 def test_seccomp_program_only_for_known_abis() -> None:
-    from autolab_mcp.sandbox.seccomp import no_new_userns_program
+    from autolab_mcp.core.sandbox.seccomp import no_new_userns_program
 
     program = no_new_userns_program("x86_64")
     assert program is not None and len(program) % 8 == 0  # whole struct sock_filter entries
@@ -574,7 +574,7 @@ print("before", before, "after", sorted(os.sched_getaffinity(0)))
 def test_sandboxes_cannot_widen_their_cpus_onto_the_timing_core(backend: BwrapBackend, ws: Path) -> None:
     """An affinity mask can be widened by the process it binds (sched_setaffinity); a cpuset cannot.
     An unpinned run stays off the timing core and a timed run stays on exactly its core."""
-    from autolab_mcp.cores import timing_core, work_cores
+    from autolab_mcp.core.cores import timing_core, work_cores
 
     if backend.limits_mode != "cgroup" or "cpuset" not in (backend._cgroups.parents.keys() |  # type: ignore[union-attr]
                                                            backend._cgroups.cpuset_v2):  # type: ignore[union-attr]

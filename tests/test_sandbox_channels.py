@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from autolab_mcp.sandbox.base import AGENT_UID, SCORER_UID, ExecRequest, RunningSandbox
+from autolab_mcp.core.sandbox.base import AGENT_UID, SCORER_UID, ExecRequest, RunningSandbox
 from tests.conftest import sandbox_backend
 
 ROOT = os.geteuid() == 0
@@ -240,7 +240,7 @@ def test_forbid_threads_stops_threads_not_processes(
         backends: Callable[[str], Any], dirs: Callable[[int | None], Path], name: str, forbid: bool) -> None:
     """A timed evaluation that forbids threads: pthread_create fails (clone with CLONE_VM/CLONE_THREAD gets
     EPERM), while fork, posix_spawn (CLONE_VM|CLONE_VFORK), subprocess and bash pipelines still work."""
-    from autolab_mcp.sandbox.seccomp import _ABIS
+    from autolab_mcp.core.sandbox.seccomp import _ABIS
 
     command = (f"python3 threads.py {'forbidden' if forbid else 'allowed'} {_ABIS[platform.machine()].clone} 2>&1; "
                "echo pipeline $(seq 3 | sort -r | head -1) $(echo sub)")
@@ -302,7 +302,7 @@ def test_no_sandbox_may_watch_files(backends: Callable[[str], Any], dirs: Callab
 def test_docker_never_runs_the_command_unfiltered(
         backends: Callable[[str], Any], dirs: Callable[[int | None], Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """A filter the kernel refuses (a jump past the end) stops pid 1 before the command, with a reason."""
-    from autolab_mcp.sandbox.docker import SECCOMP_FAILED_EXIT
+    from autolab_mcp.core.sandbox.docker import SECCOMP_FAILED_EXIT
 
     backend = backends("docker")
     bad = bytes([0x15, 0, 9, 9, 0, 0, 0, 0])  # JEQ with both jumps out of the program: EINVAL

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.cores import work_cores
-from autolab_mcp.runtime import ensure_runtime
-from autolab_mcp.sandbox.base import (
+from autolab_mcp.core.cores import work_cores
+from autolab_mcp.core.runtime import ensure_runtime
+from autolab_mcp.core.sandbox.base import (
     AGENT_UID,
     ExecRequest,
     ExecResult,
@@ -35,7 +35,7 @@ from autolab_mcp.sandbox.base import (
     SandboxBackend,
     SandboxError,
 )
-from autolab_mcp.sandbox.docker import DockerBackend
+from autolab_mcp.core.sandbox.docker import DockerBackend
 from tests.conftest import live_pids
 
 REPO = Path(__file__).resolve().parent.parent
@@ -440,7 +440,7 @@ def test_cpu_quota_and_pinning(backend: DockerBackend, ws: Path) -> None:
     capped = backend.run(req(ws, busy, limits=Limits(cpus=0.5)))
     assert cpu_seconds(capped) < 0.85
 
-    # unpinned containers stay off the timing core (autolab_mcp.cores), which the scorers lease
+    # unpinned containers stay off the timing core (autolab_mcp.core.cores), which the scorers lease
     unpinned = backend.run(req(ws, "grep Cpus_allowed_list /proc/self/status | cut -f2"))
     assert unpinned.output_tail.strip() == ",".join(map(str, work_cores(1) or []))
 
@@ -566,8 +566,10 @@ def test_startup_cost(backend: DockerBackend, ws: Path) -> None:
 
 
 def test_scorer_end_to_end(backend: DockerBackend) -> None:
-    from autolab_mcp.taskspec import find_task
-    from scorer.evaluate import editable_files, evaluate_submission, tar_directory_files
+    from autolab_mcp.core.archive import tar_directory_files
+    from autolab_mcp.core.editable import editable_files
+    from autolab_mcp.core.taskspec import find_task
+    from scorer.evaluate import evaluate_submission
 
     task = find_task("sorting_network")
     runtime = ensure_runtime(task.config.environment.requirements)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.taskspec import load_task
+from autolab_mcp.core.archive import tar_directory_files
+from autolab_mcp.core.taskspec import load_task
 from scorer import reasons
-from scorer.evaluate import evaluate_submission, tar_directory_files
+from scorer.evaluate import evaluate_submission
 from scorer.seeds import evaluation_seed, load_or_create_secret, seed_commitment
 from tests.task_helpers import TASKS_DIR, needs_sandbox
 
@@ -51,7 +52,7 @@ def evaluate(task, text: str, *, request_id: str = "", gaps: list[str] | None = 
     work = Path(task.root.parent) / "submission"
     work.mkdir(exist_ok=True)
     (work / "network.py").write_text(text)
-    from autolab_mcp.sandbox.bwrap import BwrapBackend
+    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 
     return evaluate_submission(task, "feedback", tar_directory_files(work, ["network.py"]), backend=BwrapBackend(),
                                runtime=None, request_id=request_id, seed_secret=load_or_create_secret(),

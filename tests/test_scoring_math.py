@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from autolab_mcp.taskspec import TaskConfig
+from autolab_mcp.core.taskspec import TaskConfig
 from scorer import signing
 from scorer.normalize import normalized_score
 from scorer.timing import interleaved_pairs, is_credited, summarize_pairs

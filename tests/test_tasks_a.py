@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scorer.evaluate import editable_files
+from autolab_mcp.core.editable import editable_files
 from tests.task_helpers import (
     TASKS_DIR,
     assert_baseline,

@@ -16,10 +16,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from scorer.evaluate import (
-    SubmissionError,
-    editable_files,
-)
+from autolab_mcp.core.editable import editable_files
+from scorer.evaluate import SubmissionError
 from tests.task_helpers import (
     TASKS_DIR,
     assert_baseline,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.taskspec import TaskSpecError, find_task, list_tasks, load_task
+from autolab_mcp.core.taskspec import TaskSpecError, find_task, list_tasks, load_task
 
 HARBOR_TOML = """
 version = "1.0"

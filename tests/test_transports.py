@@ -19,7 +19,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from autolab_mcp.taskspec import find_task
+from autolab_mcp.core.taskspec import find_task
 from clients.scripted import run_episode, server_params
 from tests.conftest import REPO, tool, wait_for_http
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from autolab_mcp.taskspec import Task
+from autolab_mcp.core.taskspec import Task
 from clients.agents.trajectory import RecordingClient
 
 

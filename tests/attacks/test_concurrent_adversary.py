@@ -42,10 +42,10 @@ import anyio
 import pytest
 from mcp import Client
 
-from autolab_mcp.cores import timing_core, work_cores
+from autolab_mcp.core.cores import timing_core, work_cores
+from autolab_mcp.core.sandbox.isolation import isolation_gaps
+from autolab_mcp.core.taskspec import load_task
 from autolab_mcp.episode import Episode
-from autolab_mcp.sandbox.isolation import isolation_gaps
-from autolab_mcp.taskspec import load_task
 from scorer.harness import load_evaluate_module
 from scorer.seeds import evaluation_seed, load_or_create_secret, seed_commitment
 from tests.attacks.conftest import assert_consistent, run

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from autolab_mcp.taskspec import list_tasks
-from scorer.evaluate import editable_files
+from autolab_mcp.core.editable import editable_files
+from autolab_mcp.core.taskspec import list_tasks
 from tests.attacks.conftest import assert_consistent
 from tests.conftest import connect, tool
 

@@ -20,8 +20,8 @@ import re
 
 import pytest
 
+from autolab_mcp.core.wire import ScoreRecord
 from scorer import reasons
-from scorer.evaluate import ScoreRecord
 from tests.task_helpers import assert_fixed_reason, needs_sandbox, run_eval
 
 pytestmark = [pytest.mark.slow, needs_sandbox]

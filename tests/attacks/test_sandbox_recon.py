@@ -10,7 +10,7 @@ Weaker guarantees, documented:
 - /proc/self/mountinfo shows the host paths of bind-mounted directories (the run's workspace, the runtime
   venv). They are names only: nothing at those paths is reachable inside.
 - Nested user namespaces are refused: bwrap's --disable-userns without root, a seccomp filter in root mode
-  (autolab_mcp/sandbox/seccomp.py). Even where one could be made, it would give nothing here (the read-only
+  (autolab_mcp/core/sandbox/seccomp.py). Even where one could be made, it would give nothing here (the read-only
   binds stay locked, cgroupfs cannot be mounted, no network appears).
 """
 
@@ -22,7 +22,7 @@ import stat
 
 import pytest
 
-from autolab_mcp.sandbox.base import AGENT_UID
+from autolab_mcp.core.sandbox.base import AGENT_UID
 from scorer import signing
 from tests.attacks.conftest import HIDDEN_MARKERS, assert_consistent, leaks, run, workspace_files
 from tests.conftest import REPO, connect

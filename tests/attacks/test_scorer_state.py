@@ -24,10 +24,11 @@ import re
 
 import pytest
 
-from autolab_mcp.runtime import ensure_runtime
-from autolab_mcp.sandbox.base import AGENT_UID, SCORER_UID
-from autolab_mcp.sandbox.bwrap import BwrapBackend
-from scorer.evaluate import evaluate_submission, tar_directory_files
+from autolab_mcp.core.archive import tar_directory_files
+from autolab_mcp.core.runtime import ensure_runtime
+from autolab_mcp.core.sandbox.base import AGENT_UID, SCORER_UID
+from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+from scorer.evaluate import evaluate_submission
 from tests.attacks.conftest import HIDDEN_MARKERS, assert_consistent, baseline_network, reference_network, run
 from tests.conftest import connect, tool
 

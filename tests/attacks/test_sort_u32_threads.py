@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.sandbox import bwrap
-from autolab_mcp.sandbox.base import AGENT_UID, ExecRequest, Limits
+from autolab_mcp.core.sandbox import bwrap
+from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest, Limits
 from tests.task_helpers import TASKS_DIR, assert_fixed_reason, hidden, needs_sandbox, run_eval
 
 pytestmark = [

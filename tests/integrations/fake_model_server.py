@@ -61,8 +61,8 @@ class SolvePolicy:
     """Solve a bundled task with its reference solution, deciding each call from the results received."""
 
     def __init__(self, task_name: str, *, read_extra: int = 0) -> None:
-        from autolab_mcp.taskspec import find_task
-        from scorer.evaluate import editable_files
+        from autolab_mcp.core.editable import editable_files
+        from autolab_mcp.core.taskspec import find_task
 
         self.task = find_task(task_name)
         self.files = editable_files(self.task.solution_dir, self.task.config.autolab.editable)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO
 
-from autolab_mcp.sandbox.base import ExecRequest, ExecResult, KilledBy, KillReason, SandboxError
+from autolab_mcp.core.sandbox.base import ExecRequest, ExecResult, KilledBy, KillReason, SandboxError
 
 log = logging.getLogger("autolab.sandbox")
 

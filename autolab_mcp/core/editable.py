@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+from pathlib import Path
 
 
 @functools.lru_cache(maxsize=256)
@@ -32,3 +34,15 @@ def _compile(glob: str) -> re.Pattern[str]:
 def matches(path: str, globs: list[str] | tuple[str, ...]) -> bool:
     """True when the workspace-relative POSIX `path` matches any glob."""
     return any(_compile(glob).match(path) for glob in globs)
+
+
+def editable_files(root: Path, editable: list[str]) -> list[str]:
+    """Workspace-relative regular files under root that match the editable globs."""
+    found = []
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_file() and not path.is_symlink() and matches(rel, editable):
+                found.append(rel)
+    return sorted(found)

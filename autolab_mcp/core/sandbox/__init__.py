@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autolab_mcp.sandbox.base import SandboxBackend
+from autolab_mcp.core.sandbox.base import SandboxBackend
 
 BACKENDS = ("bwrap", "docker")
 
@@ -10,11 +10,11 @@ BACKENDS = ("bwrap", "docker")
 def make_backend(name: str) -> SandboxBackend:
     """The backend called `name`; a clear error for anything else."""
     if name == "bwrap":
-        from autolab_mcp.sandbox.bwrap import BwrapBackend
+        from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 
         return BwrapBackend()
     if name == "docker":
-        from autolab_mcp.sandbox.docker import DockerBackend
+        from autolab_mcp.core.sandbox.docker import DockerBackend
 
         return DockerBackend()
     raise ValueError(f"unknown sandbox backend {name!r}; choose one of {', '.join(BACKENDS)}")

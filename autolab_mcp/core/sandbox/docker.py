@@ -4,7 +4,7 @@ One container per request, talking to whatever `DOCKER_HOST` names (Docker Engin
 podman's compatible API: `eval "$(scripts/podman-service.sh start)"`). The image is an
 empty root (mount points only) that the backend imports itself when missing; the host's
 /usr, /etc and /bin, /lib... are bound read-only over it, so the runtime venvs built on
-/usr/bin/python3 (autolab_mcp/runtime.py) run inside unchanged: the same view of the
+/usr/bin/python3 (autolab_mcp/core/runtime.py) run inside unchanged: the same view of the
 system a bwrap sandbox has. The container gets no network, a read-only root, no
 capabilities, no_new_privs, memory (no swap), pids and CPU limits, a sized private /tmp,
 and runs as the request's uid.
@@ -57,15 +57,15 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from autolab_mcp.cores import work_cores
-from autolab_mcp.sandbox.base import (
+from autolab_mcp.core.cores import work_cores
+from autolab_mcp.core.sandbox.base import (
     RUNTIME_MOUNT,
     WORKSPACE_MOUNT,
     ExecRequest,
     ExecResult,
     SandboxError,
 )
-from autolab_mcp.sandbox.common import (
+from autolab_mcp.core.sandbox.common import (
     DISK_CHECK_SEC,
     KillReason,
     RunningSandboxBase,
@@ -74,8 +74,8 @@ from autolab_mcp.sandbox.common import (
     open_no_symlinks,
     usage_exceeds,
 )
-from autolab_mcp.sandbox.docker_reaper import OWNER_LABEL, owner_id
-from autolab_mcp.sandbox.seccomp import sandbox_program
+from autolab_mcp.core.sandbox.docker_reaper import OWNER_LABEL, owner_id
+from autolab_mcp.core.sandbox.seccomp import sandbox_program
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +389,7 @@ class DockerBackend:
         else:
             host["nano_cpus"] = int(lim.cpus * 1e9)
             if (cores := work_cores(lim.cpus)) is not None:
-                host["cpuset_cpus"] = ",".join(map(str, cores))  # off the timing core (autolab_mcp.cores)
+                host["cpuset_cpus"] = ",".join(map(str, cores))  # off the timing core (autolab_mcp.core.cores)
         create: dict[str, Any] = {
             "image": self.image,
             "command": self._command(request),

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from autolab_mcp.sandbox.base import Limits
+from autolab_mcp.core.sandbox.base import Limits
 
 log = logging.getLogger("autolab.sandbox.cgroups")
 

@@ -34,17 +34,17 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from autolab_mcp.cores import work_cores
-from autolab_mcp.sandbox import spawn
-from autolab_mcp.sandbox.base import (
+from autolab_mcp.core.cores import work_cores
+from autolab_mcp.core.sandbox import spawn
+from autolab_mcp.core.sandbox.base import (
     RUNTIME_MOUNT,
     WORKSPACE_MOUNT,
     ExecRequest,
     ExecResult,
     SandboxError,
 )
-from autolab_mcp.sandbox.cgroups import RunCgroup, detect_cgroups
-from autolab_mcp.sandbox.common import (
+from autolab_mcp.core.sandbox.cgroups import RunCgroup, detect_cgroups
+from autolab_mcp.core.sandbox.common import (
     DISK_CHECK_SEC,
     KillReason,
     RunningSandboxBase,
@@ -53,7 +53,7 @@ from autolab_mcp.sandbox.common import (
     open_no_symlinks,
     usage_exceeds,
 )
-from autolab_mcp.sandbox.seccomp import program_memfd, sandbox_program
+from autolab_mcp.core.sandbox.seccomp import program_memfd, sandbox_program
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class BwrapBackend:
             argv += [f"--as={lim.memory_mb * _MiB}", f"--nproc={lim.pids}"]
         argv.append("--")
         cores = _cores_for(request)
-        if cores is not None:  # pinned timing, or kept off the timing core (autolab_mcp.cores)
+        if cores is not None:  # pinned timing, or kept off the timing core (autolab_mcp.core.cores)
             argv += [self._tools["taskset"], "-c", ",".join(map(str, cores))]
         return argv
 

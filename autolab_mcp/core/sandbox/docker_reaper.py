@@ -7,7 +7,7 @@ process: it holds the read end of a pipe whose write end only that process has, 
 the pipe reports EOF (the owner exited, crashed or was killed) it force-removes every
 container labelled with the owner's id.
 
-    python -m autolab_mcp.sandbox.docker_reaper OWNER_ID     (stdin: the owner's pipe)
+    python -m autolab_mcp.core.sandbox.docker_reaper OWNER_ID     (stdin: the owner's pipe)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def owner_id() -> str:
         if _owner is None or _reaper is None or _reaper.poll() is not None or not _owner.startswith(f"{os.getpid()}-"):
             _owner = f"{os.getpid()}-{os.urandom(4).hex()}"
             _reaper = subprocess.Popen(
-                [sys.executable, "-m", "autolab_mcp.sandbox.docker_reaper", _owner],
+                [sys.executable, "-m", "autolab_mcp.core.sandbox.docker_reaper", _owner],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=sys.stderr, start_new_session=True,
             )
         return _owner
@@ -55,7 +55,7 @@ def reap(owner: str) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m autolab_mcp.sandbox.docker_reaper OWNER_ID", file=sys.stderr)
+        print("usage: python -m autolab_mcp.core.sandbox.docker_reaper OWNER_ID", file=sys.stderr)
         return 2
     while sys.stdin.buffer.read(4096):
         pass

@@ -14,8 +14,8 @@ import os
 import platform
 from typing import Literal
 
-from autolab_mcp.sandbox.cgroups import detect_cgroups
-from autolab_mcp.sandbox.seccomp import no_new_userns_program
+from autolab_mcp.core.sandbox.cgroups import detect_cgroups
+from autolab_mcp.core.sandbox.seccomp import no_new_userns_program
 
 Isolation = Literal["strong", "weak"]
 
