@@ -34,6 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from autolab_mcp.core.editable import EditableGlobError, EditablePolicy
 from autolab_mcp.patch import PatchError, apply_file_patch, parse_patch
 
 MAX_PATH_CHARS = 4096
@@ -111,7 +112,7 @@ class Change(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-# ---------------------------------------------------------------- paths and globs
+# ---------------------------------------------------------------- paths (the globs: autolab_mcp.core.editable)
 
 
 def _display(name: str) -> str:
@@ -143,72 +144,6 @@ def split_path(path: str, *, allow_root: bool = False) -> list[str]:
     if not parts and not allow_root:
         raise WorkspaceError("empty path: name a file relative to the workspace root, e.g. 'solve.py'")
     return parts
-
-
-def _component_regex(comp: str) -> re.Pattern[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(comp):
-        c = comp[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[" and (j := comp.find("]", i + 2)) != -1:
-            body = comp[i + 1 : j]
-            neg = body[:1] == "!"
-            chars = "".join(ch if ch == "-" else re.escape(ch) for ch in body[1 if neg else 0 :])
-            out.append(f"[{'^' if neg else ''}{chars}]")
-            i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
-
-
-class _Globs:
-    """Editable globs: '*' and '?' stay within one component, '**' spans any number of directories."""
-
-    def __init__(self, globs: list[str]) -> None:
-        if isinstance(globs, str) or not globs:
-            raise WorkspaceError("editable must be a non-empty list of globs, e.g. ['solve.py', 'src/**/*.py']")
-        self.globs = list(globs)
-        self._pats: list[list[re.Pattern[str] | None]] = []  # None = '**'
-        for g in self.globs:
-            try:
-                parts = split_path(g)
-            except WorkspaceError as exc:
-                raise WorkspaceError(f"bad editable glob {g!r}: {exc}") from None
-            self._pats.append([None if p == "**" else _component_regex(p) for p in parts])
-
-    def match(self, parts: list[str]) -> bool:
-        return any(_match(p, parts) for p in self._pats)
-
-    def may_contain(self, dir_parts: list[str]) -> bool:
-        """Could a file below this directory match? Lets walks skip unrelated trees."""
-        return any(_prefix(p, dir_parts) for p in self._pats)
-
-
-def _match(pat: list[re.Pattern[str] | None], parts: list[str]) -> bool:
-    if not pat:
-        return not parts
-    head = pat[0]
-    if head is None:
-        if len(pat) == 1:  # a trailing '**' matches everything inside, not the directory itself
-            return bool(parts)
-        return any(_match(pat[1:], parts[k:]) for k in range(len(parts) + 1))
-    return bool(parts) and head.fullmatch(parts[0]) is not None and _match(pat[1:], parts[1:])
-
-
-def _prefix(pat: list[re.Pattern[str] | None], dirs: list[str]) -> bool:
-    if not dirs:
-        return True
-    if not pat:
-        return False
-    head = pat[0]
-    if head is None:
-        return True
-    return len(pat) > 1 and head.fullmatch(dirs[0]) is not None and _prefix(pat[1:], dirs[1:])
 
 
 def _kind(mode: int) -> FileType:
@@ -373,8 +308,11 @@ class Workspace:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise WorkspaceError(f"workspace root {self.root} is not a directory")
-        self.policy = _Globs(editable)
-        self.editable = self.policy.globs
+        try:
+            self.policy = EditablePolicy(editable)
+        except EditableGlobError as exc:
+            raise WorkspaceError(str(exc)) from None
+        self.editable = list(self.policy.globs)
         self.store = store
         store_dir = store.dir.resolve()
         if store_dir == self.root or self.root in store_dir.parents or store_dir in self.root.parents:
@@ -592,7 +530,7 @@ class Workspace:
 
     def is_editable(self, path: str) -> bool:
         try:
-            return self.policy.match(split_path(path))
+            return self.policy.match_parts(split_path(path))
         except WorkspaceError:
             return False
 
@@ -617,7 +555,7 @@ class Workspace:
                 kind = _kind(st.st_mode)
                 if kind != "dir":
                     size = st.st_size if kind == "file" else None
-                    editable = kind == "file" and self.policy.match(parts)
+                    editable = kind == "file" and self.policy.match_parts(parts)
                     entry = FileEntry(path=rel, type=kind, size=size, editable=editable)
                     return FileListing(path=rel, entries=[entry], editable_globs=self.editable)
             for eparts, kind, size in self._walk(parts, lambda _p: True):
@@ -629,7 +567,7 @@ class Workspace:
                         path="/".join(_display(p) for p in eparts),
                         type=kind,
                         size=size,
-                        editable=kind == "file" and self.policy.match(eparts),
+                        editable=kind == "file" and self.policy.match_parts(eparts),
                     )
                 )
         entries.sort(key=lambda e: e.path.split("/"))
@@ -687,7 +625,7 @@ class Workspace:
 
     def _check_editable(self, parts: list[str]) -> str:
         rel = "/".join(parts)
-        if not self.policy.match(parts):
+        if not self.policy.match_parts(parts):
             raise WorkspaceError(
                 f"{rel} is not editable; only files matching these globs may be changed: "
                 f"{', '.join(self.editable)}"
@@ -805,7 +743,7 @@ class Workspace:
         skipped: list[str] = []
         total = 0
         for parts, kind, _size in self._walk([], self.policy.may_contain, skipped):
-            if kind == "dir" or not self.policy.match(parts):
+            if kind == "dir" or not self.policy.match_parts(parts):
                 continue
             shown = "/".join(_display(p) for p in parts)
             try:
@@ -897,14 +835,14 @@ class Workspace:
         """Set the editable files to a snapshot's contents; editable files not in it are deleted."""
         with self._lock:
             sid = self.store.resolve_id(snapshot_id)
-            target = {rel: data for rel, data in self._contents(sid).items() if self.policy.match(rel.split("/"))}
+            target = {rel: data for rel, data in self._contents(sid).items() if self.policy.match_parts(rel.split("/"))}
             notes: list[str] = []
             odd: list[str] = []
             present: dict[str, tuple[bytes, int] | None] = {}
             cut: list[str] = []
             for parts, kind, _size in self._walk([], self.policy.may_contain, cut):
                 rel = "/".join(parts)
-                if kind == "dir" or not self.policy.match(parts):
+                if kind == "dir" or not self.policy.match_parts(parts):
                     continue
                 if kind != "file":
                     odd.append(rel)
