@@ -10,7 +10,7 @@ SYSTEM_STAMP := $(VENV)/.system-packages
 TASK ?= sorting_network
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-attacks-docker lint bench system-packages clean
+.PHONY: demo test test-attacks-docker lint lint-imports bench system-packages clean
 BENCH_ARGS ?=
 
 $(SYSTEM_STAMP):
@@ -31,6 +31,7 @@ demo: $(STAMP)
 # episodes and scorer use containers; without a container engine (no DOCKER_HOST) the second run is
 # skipped, except under CI, where a missing engine fails.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory lint-imports
 	@$(PY) -m pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-attacks-docker
 
@@ -44,6 +45,10 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
+
+# the trust boundary as import contracts (pyproject.toml [tool.importlinter]); a wrong import fails the build
+lint-imports: $(STAMP)
+	@$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autolab_mcp.core.signatures import default_public_key_path
 from autolab_mcp.core.taskspec import TaskSpecError, find_task, list_tasks
 
 log = logging.getLogger("autolab")
@@ -38,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from autolab_mcp.core.sandbox import make_backend
     from autolab_mcp.core.taskspec import load_task
     from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
-    from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
+    from autolab_mcp.scorer_client import ScorerUnavailable
     from autolab_mcp.server import build_server
     from autolab_mcp.transport import http_app, new_token, run_stdio, token_problem
 
@@ -58,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 2
         try:
             meta = read_json(run_dir / "meta.json", "run metadata")
-            task = load_task(str(meta["task_root"]))
+            task = load_task(str(meta["task_root"]), public_only=bool(args.scorer_url))
         except RunDirCorrupt as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -69,13 +70,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if not args.task:
             print("error: give --task NAME (see `autolab-mcp tasks`) or --resume RUN_ID", file=sys.stderr)
             return 2
-        task = find_task(args.task)
-    if not task.scorable:
+        task = find_task(args.task, public_only=bool(args.scorer_url))
+    if not args.scorer_url and not task.scorable:
         print(f"error: {task.tests_dir / 'evaluate.py'} is missing; the scorer needs its evaluate(ctx)",
               file=sys.stderr)
         return 2
-    scorer = ScorerProcess(task.root, args.backend, eval_timeout=task.config.autolab.eval_timeout_sec * 4 + 60)
     try:
+        scorer = _make_scorer(args, task)
         scorer.start()  # a failed start leaves no process and no socket directory behind
     except ScorerUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -119,6 +120,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_scorer(args: argparse.Namespace, task: Any) -> Any:
+    """The scorer this episode uses: a child process of ours (the default), or a remote service
+    (`--scorer-url`), in which case this server holds only the task's public part."""
+    from autolab_mcp.scorer_client import RemoteScorer, ScorerProcess, ScorerUnavailable, read_token_file
+
+    eval_timeout = task.config.autolab.eval_timeout_sec * 4 + 60
+    if not args.scorer_url:
+        return ScorerProcess(task.root, args.backend, eval_timeout=eval_timeout)
+    if not args.scorer_token_file:
+        raise ScorerUnavailable("--scorer-url needs --scorer-token-file FILE (this server's bearer token)")
+    public_key = None
+    if args.scorer_public_key:
+        from autolab_mcp.core.signatures import load_public_key
+
+        try:
+            public_key = load_public_key(args.scorer_public_key)
+        except ValueError as exc:
+            raise ScorerUnavailable(str(exc)) from None
+    return RemoteScorer(args.scorer_url, read_token_file(args.scorer_token_file), task.name,
+                        eval_timeout=eval_timeout, public_key=public_key)
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """Write the public part of a task (what a server with a remote scorer needs) to OUT/<task name>:
+    OUT is a tasks directory, and the task keeps its name, which is how the scorer knows it."""
+    import shutil
+
+    from autolab_mcp.core.taskspec import PUBLIC_ENTRIES
+
+    task = find_task(args.task)
+    out: Path = args.out / task.name
+    if out.exists():
+        print(f"error: {out} exists; bundle into a tasks directory that has no {task.name}/ yet", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in PUBLIC_ENTRIES:
+        source = task.root / entry
+        if source.is_dir():
+            shutil.copytree(source, out / entry, symlinks=False,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, out / entry)
+    print(f"wrote the public part of {task.name} to {out} ({', '.join(PUBLIC_ENTRIES)}); "
+          "tests/ and solution/ stay with the scorer", file=sys.stderr)
+    print(out)
+    return 0
+
+
 # -- tasks and runs ---------------------------------------------------------------
 
 
@@ -156,20 +205,32 @@ def _run_summary(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def verify_result(run_dir: Path) -> tuple[bool, str]:
-    """Check result.json's signature with the scorer's key."""
+def verify_result(run_dir: Path, public_key_path: Path | None = None) -> tuple[bool, str]:
+    """Check result.json's signature with the scorer's public key: the pinned file at `public_key_path`
+    (default_public_key_path() when None), never a key that an endpoint or the record offers."""
+    from autolab_mcp.core import signatures
     from autolab_mcp.workspace import SnapshotStore
-    from scorer import signing
 
     path = run_dir / "result.json"
     if not path.exists():
         return False, "no result.json: the run was not submitted"
-    doc = json.loads(path.read_text())
-    key = signing.load_or_create_key()
-    if doc.get("key_id") != signing.key_id(key):
-        return False, "signed with a different scorer key than this machine's"
-    record = doc["record"]
-    if not signing.verify(record, doc.get("signature", ""), key):
+    try:
+        doc = json.loads(path.read_text())
+        record = doc["record"]
+        if not isinstance(record, dict):
+            raise TypeError("the record is not an object")
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        return False, f"result.json is not a signed result: {type(exc).__name__}: {exc}"
+    if signatures.is_legacy_key_id(doc.get("key_id")):
+        return False, ("signed with a legacy HMAC key: verify it where the scorer's secret is "
+                       f"(`python -m scorer verify-legacy {run_dir}`)")
+    try:
+        public_key = signatures.load_public_key(public_key_path)
+    except signatures.PublicKeyError as exc:
+        return False, str(exc)
+    if doc.get("key_id") != signatures.key_id(public_key):
+        return False, "signed with a different scorer key than the pinned public key"
+    if not signatures.verify_record(record, doc.get("signature"), doc.get("key_id"), public_key):
         return False, "signature does not match the record: result.json was altered or forged"
     # a genuine signature on the wrong record: a feedback score, another run's, another snapshot's
     run_id = run_dir.name
@@ -195,7 +256,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             return 2
         summary = _run_summary(run_dir)
         if args.verify:
-            ok, message = verify_result(run_dir)
+            ok, message = verify_result(run_dir, args.public_key)
             summary["verified"] = ok
             summary["verification"] = message
         if args.json:
@@ -220,13 +281,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_scorer(args: argparse.Namespace) -> int:
-    from scorer.service import main as scorer_main
-
-    scorer_main(args.rest)
-    return 0
+    """Run the scorer in its own process image: the server package never imports scorer code."""
+    os.execv(sys.executable, [sys.executable, "-m", "scorer", *args.rest])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autolab-mcp", description="MCP server for empirical optimization tasks")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -246,7 +305,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--compute-sec", type=float, help="override the sandbox compute budget")
     serve.add_argument("--experiments", type=int, help="override the experiment count budget")
     serve.add_argument("--score-calls", type=int, help="override the score-call budget")
+    serve.add_argument("--scorer-url", default=os.environ.get("AUTOLAB_SCORER_URL"),
+                       help="use a scorer service elsewhere (unix:/path/to/socket or http://HOST:PORT) instead "
+                       "of starting one; this server then needs only the task's public part ($AUTOLAB_SCORER_URL)")
+    serve.add_argument("--scorer-token-file", type=Path,
+                       default=os.environ.get("AUTOLAB_SCORER_TOKEN_FILE") or None,
+                       help="file holding this server's bearer token for --scorer-url")
+    serve.add_argument("--scorer-public-key", type=Path,
+                       default=os.environ.get("AUTOLAB_SCORER_PUBLIC_KEY") or None,
+                       help="pin the scorer's Ed25519 public key: records that do not verify are refused")
     serve.set_defaults(func=cmd_serve)
+
+    bundle = sub.add_parser("bundle", help="write a task's public part (task.toml, instruction.md, "
+                            "environment/) for a server whose scorer runs elsewhere")
+    bundle.add_argument("task", help="bundled task name or task directory")
+    bundle.add_argument("out", type=Path, help="tasks directory to write the task into (as OUT/NAME)")
+    bundle.set_defaults(func=cmd_bundle)
 
     tasks = sub.add_parser("tasks", help="list the bundled tasks")
     tasks.add_argument("--json", action="store_true")
@@ -256,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("run_id", nargs="?")
     runs.add_argument("--run-dir", type=Path, default=_default_runs_dir())
     runs.add_argument("--verify", action="store_true", help="check result.json's scorer signature")
+    runs.add_argument("--public-key", type=Path, metavar="FILE", default=default_public_key_path(),
+                      help="the scorer's Ed25519 public key that --verify trusts (default %(default)s)")
     runs.add_argument("--events", action="store_true", help="print the event log too")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=cmd_runs)
@@ -268,20 +344,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     oracle.add_parser(sub)
     call_cli.add_parser(sub)
-    try:  # the headless evaluation runner (clients/); optional so the server works without it
-        from clients import evalrun
-
-        evalrun.add_parser(sub)
-    except ImportError:
-        pass
+    if plugins:
+        _add_plugin_commands(sub)
     return parser
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    """Subcommands other packages register (entry point group `autolab_mcp.commands`, a function
+    that adds a subparser): the eval runner in clients/ sits above this package and is found so."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="autolab_mcp.commands"):
+        try:
+            entry.load()(sub)
+        except ImportError as exc:  # an optional extra that is not installed: the rest works
+            log.debug("command %s unavailable: %s", entry.name, exc)
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:  # stderr stays at warnings; MCP clients choose their own level
         handler.setLevel(logging.WARNING)
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # `serve` loads no plugin: the agent-facing process imports only what serving needs
+    args = build_parser(plugins=argv[:1] != ["serve"]).parse_args(argv)
     try:
         sys.exit(args.func(args))
     except TaskSpecError as exc:

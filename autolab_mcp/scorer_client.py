@@ -1,8 +1,8 @@
-"""The server's side of the scorer protocol: a client, and the scorer process it starts.
+"""The server's side of the scorer protocol: a client, the scorer process it starts, or a remote one.
 
-The scorer is a separate process reached over HTTP (a unix socket in a 0700
-directory here; TCP + token on another host), so the seam for running it
-elsewhere already exists.
+The scorer is a separate process reached over HTTP: a child on a unix socket in a 0700 directory
+(ScorerProcess), or a service elsewhere, in its container or on another host (RemoteScorer). The
+server never imports scorer code; only the wire models of autolab_mcp.core.wire cross.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from autolab_mcp.core import signatures
 from autolab_mcp.core.wire import Health, SignedRecord, Split
 
 log = logging.getLogger("autolab.scorer_client")
@@ -40,9 +41,15 @@ class ScorerRejected(ValueError):
 
 class ScorerClient:
     def __init__(self, *, token: str, socket_path: Path | None = None, url: str | None = None,
-                 timeout: float = 600.0) -> None:
+                 timeout: float = 600.0, task: str = "", public_key: signatures.PublicKey | None = None) -> None:
+        """`url`: http(s)://HOST:PORT or unix:/path/to/socket. `task`: the served task's name (empty for a
+        scorer that serves one). `public_key`: when given, every record must verify with it."""
         if socket_path is None and url is None:
             raise ValueError("give a unix socket path or a URL for the scorer")
+        if url and url.startswith("unix:"):
+            socket_path, url = Path(url[5:]), None
+        self.task = task
+        self._public_key = public_key
         transport = httpx.HTTPTransport(uds=str(socket_path)) if socket_path else None
         self._http = httpx.Client(
             base_url=url or "http://scorer", transport=transport, timeout=timeout,
@@ -61,20 +68,25 @@ class ScorerClient:
     def evaluate(
         self, split: Split, archive: bytes, request_id: str = "", timeout: float | None = None
     ) -> SignedRecord:
-        body = {"split": split, "archive_b64": base64.b64encode(archive).decode(), "request_id": request_id}
+        body = {"task": self.task, "split": split, "archive_b64": base64.b64encode(archive).decode(),
+                "request_id": request_id}
         try:
             response = self._http.post("/v1/evaluate", json=body, timeout=timeout or self._http.timeout)
         except httpx.TimeoutException as exc:
             raise ScorerTimeout(f"the scorer did not answer within {self._http.timeout.read:.0f} s") from exc
         except httpx.HTTPError as exc:
             raise ScorerUnavailable(f"the scorer is unreachable: {exc}") from exc
-        if response.status_code in (400, 401, 413):
+        if response.status_code in (400, 401, 404, 413):
             raise ScorerRejected(_error_text(response))
         if response.status_code == 503:
             raise ScorerUnavailable(f"the scorer is busy: {_error_text(response)}")
         if response.status_code != 200:
             raise ScorerUnavailable(f"the scorer failed: HTTP {response.status_code}")
-        return SignedRecord.model_validate(response.json())
+        signed = SignedRecord.model_validate(response.json())
+        if self._public_key is not None and not signatures.verify_record(
+                signed.record.model_dump(mode="json"), signed.signature, signed.key_id, self._public_key):
+            raise ScorerUnavailable("the scorer's record does not verify with the pinned public key; not recorded")
+        return signed
 
     def close(self) -> None:
         self._http.close()
@@ -123,7 +135,7 @@ class ScorerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.client = ScorerClient(token=self._token, socket_path=self.socket_path,
-                                   timeout=eval_timeout + queue_timeout)
+                                   timeout=eval_timeout + queue_timeout, task=task_root.name)
 
     def start(self) -> None:
         """Start the scorer; a failed start leaves nothing behind (no process, no socket directory)."""
@@ -210,3 +222,50 @@ class ScorerProcess:
             self._proc = None
         self.client.close()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class RemoteScorer:
+    """A scorer service this server did not start (its container, another host): reached over its URL
+    with this server's own token; it is never started, restarted or stopped from here. When this server
+    dies, the scorer sees the connection close and cancels the evaluation in flight."""
+
+    pid = None
+
+    def __init__(self, url: str, token: str, task_name: str, *, eval_timeout: float = 600.0,
+                 queue_timeout: float = 600.0, public_key: signatures.PublicKey | None = None) -> None:
+        self.url = url
+        self.task_name = task_name
+        self.client = ScorerClient(token=token, url=url, timeout=eval_timeout + queue_timeout, task=task_name,
+                                   public_key=public_key)
+        self._public_key = public_key
+
+    def start(self) -> None:
+        """Check that the scorer answers, serves this task, and (when pinned) signs with our key."""
+        health = self.client.health(timeout=10)
+        if self.task_name not in health.tasks:
+            raise ScorerUnavailable(f"the scorer at {self.url} does not serve task {self.task_name!r}; "
+                                    f"it serves: {', '.join(health.tasks) or 'nothing'}")
+        if self._public_key is not None and health.key_id != signatures.key_id(self._public_key):
+            raise ScorerUnavailable(f"the scorer at {self.url} signs with key {health.key_id}, not the pinned "
+                                    f"{signatures.key_id(self._public_key)}")
+
+    def ensure_running(self) -> None:
+        self.client.health(timeout=5)
+
+    def restart(self) -> None:
+        """A remote scorer is not ours to restart: check it answers, else the call fails uncharged."""
+        self.ensure_running()
+
+    def stop(self) -> None:
+        self.client.close()
+
+
+def read_token_file(path: Path) -> str:
+    """The bearer token in `path` (the whole file, stripped); a one-line error when unusable."""
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ScorerUnavailable(f"cannot read the scorer token file {path}: {exc.strerror}") from None
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise ScorerUnavailable(f"{path} must hold one bearer token of at least 16 characters")
+    return token

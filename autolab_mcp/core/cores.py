@@ -20,6 +20,7 @@ import errno
 import fcntl
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ _POLL_SEC = 0.05
 
 class CoreBusy(TimeoutError):
     """The timing core stayed held by other evaluations for longer than the caller would wait."""
+
+
+class LeaseCancelled(Exception):
+    """The caller gave up waiting for the timing core (its client is gone)."""
 
 
 def usable_cores() -> list[int]:
@@ -73,10 +78,12 @@ class CoreLease:
 
 
 @contextlib.contextmanager
-def lease_timing_core(timeout_sec: float | None = None) -> Iterator[CoreLease]:
+def lease_timing_core(timeout_sec: float | None = None, *,
+                      cancel: threading.Event | None = None) -> Iterator[CoreLease]:
     """Hold the timing core exclusively (host-wide) for the body of the `with`.
 
-    Waits for other holders; raises CoreBusy after `timeout_sec` (None waits forever).
+    Waits for other holders; raises CoreBusy after `timeout_sec` (None waits forever), and
+    LeaseCancelled as soon as `cancel` is set while waiting.
     The kernel drops the lock when the holder dies, so a crashed scorer never wedges it.
     """
     core = timing_core()
@@ -91,6 +98,8 @@ def lease_timing_core(timeout_sec: float | None = None) -> Iterator[CoreLease]:
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
+            if cancel is not None and cancel.is_set():
+                raise LeaseCancelled(f"stopped waiting for core {core}: the caller is gone")
             if timeout_sec is not None and time.monotonic() - start >= timeout_sec:
                 raise CoreBusy(f"core {core} stayed busy with other evaluations for {timeout_sec:.0f} s")
             time.sleep(_POLL_SEC)

@@ -155,25 +155,33 @@ class Task(BaseModel):
         return self.axis == "faster" if declared is None else declared
 
 
-REQUIRED_ENTRIES = {
+#: What the agent-facing side needs; `autolab-mcp bundle` writes exactly these.
+PUBLIC_ENTRIES = {
     "task.toml": "file",
     "instruction.md": "file",
     "environment": "dir",
+}
+#: What only the scorer reads: the hidden evaluation and the reference.
+HIDDEN_ENTRIES = {
     "tests": "dir",
     "solution": "dir",
 }
+REQUIRED_ENTRIES = {**PUBLIC_ENTRIES, **HIDDEN_ENTRIES}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def load_task(root: Path | str) -> Task:
-    """Load and validate a task directory, or raise TaskSpecError naming file, key and expectation."""
+def load_task(root: Path | str, *, public_only: bool = False) -> Task:
+    """Load and validate a task directory, or raise TaskSpecError naming file, key and expectation.
+
+    `public_only`: the agent-facing server with a remote scorer needs (and looks at) only the
+    public part: task.toml, instruction.md and environment/; tests/ and solution/ are never touched."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise TaskSpecError(f"{root}: not a task directory")
-    for entry, kind in REQUIRED_ENTRIES.items():
+    for entry, kind in (PUBLIC_ENTRIES if public_only else REQUIRED_ENTRIES).items():
         path = root / entry
         if not (path.is_file() if kind == "file" else path.is_dir()):
             raise TaskSpecError(f"{path}: missing; a task directory needs a {kind} named {entry!r}")
@@ -194,20 +202,20 @@ def load_task(root: Path | str) -> Task:
 
 def bundled_tasks_dir() -> Path:
     """The `tasks/` directory shipped in this repository."""
-    return Path(__file__).resolve().parent.parent / "tasks"
+    return Path(__file__).resolve().parents[2] / "tasks"
 
 
-def find_task(name_or_path: str, tasks_dir: Path | None = None) -> Task:
+def find_task(name_or_path: str, tasks_dir: Path | None = None, *, public_only: bool = False) -> Task:
     """A bundled task by name, or a task directory by path."""
     candidate = Path(name_or_path)
     if candidate.is_dir() and (candidate / "task.toml").exists():
-        return load_task(candidate)
+        return load_task(candidate, public_only=public_only)
     base = tasks_dir or bundled_tasks_dir()
     path = base / name_or_path
     if not path.is_dir():
         known = ", ".join(sorted(t.name for t in list_tasks(base))) or "none"
         raise TaskSpecError(f"no task named {name_or_path!r} in {base}; bundled tasks: {known}")
-    return load_task(path)
+    return load_task(path, public_only=public_only)
 
 
 def list_tasks(tasks_dir: Path | None = None) -> list[Task]:

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 MAX_REQUEST_BYTES = 96 * 1024 * 1024
+#: Bumped when a request or response changes incompatibly; both sides report it in /v1/version.
+PROTOCOL_VERSION = 2
 
 #: Which hidden inputs an evaluation uses: feedback during the episode, final once at submit.
 Split = Literal["feedback", "final"]
@@ -46,6 +48,7 @@ class ScoreRecord(BaseModel):
 
 
 class EvaluateRequest(BaseModel):
+    task: str = Field("", description="which served task; may be empty when the scorer serves exactly one")
     split: Split
     archive_b64: str = Field(description="tar of the editable files, base64")
     request_id: str = ""
@@ -57,9 +60,24 @@ class SignedRecord(BaseModel):
     key_id: str
 
 
+class Version(BaseModel):
+    """Unauthenticated: enough for a client to know what it talks to, nothing more."""
+
+    name: str = "autolab-scorer"
+    version: str
+    protocol: int = PROTOCOL_VERSION
+
+
 class Health(BaseModel):
     ok: bool
-    task: str
+    version: str = ""
+    protocol: int = PROTOCOL_VERSION
+    client: str = Field("", description="the name the caller's bearer token belongs to")
+    tasks: list[str] = Field(default_factory=list)
     backend: str
     isolation: str = "strong"
     isolation_gaps: list[str] = Field(default_factory=list)
+    public_key: str = Field("", description="for first use only: a verifier pins a key file it holds and never "
+                            "trusts what an endpoint returns")
+    key_id: str = ""
+    active_evaluations: int = 0
