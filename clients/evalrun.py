@@ -45,6 +45,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from pydantic import BaseModel, Field
 
+from autolab_mcp.core.signatures import default_public_key_path
 from autolab_mcp.core.taskspec import Task, bundled_tasks_dir, find_task, list_tasks
 from clients.agents.base import AgentOptions, EpisodeContext, agent_slug, make_agent
 from clients.agents.trajectory import (
@@ -282,15 +283,18 @@ def episode_id_for(task: str, agent: str, seed: int) -> str:
 
 
 def run_one(task: str, agent: str, seed: int, out_dir: Path, *, agent_options: AgentOptions | None = None,
-            server: ServerOptions | None = None, progress: ProgressFn | None = None) -> EpisodeOutcome:
+            server: ServerOptions | None = None, progress: ProgressFn | None = None,
+            public_key: Path | None = None) -> EpisodeOutcome:
     """One episode, start to signed result. Never raises for an agent's or a server's failure: the
-    outcome says what went wrong (status "error"). Safe to call from several threads at once."""
+    outcome says what went wrong (status "error"). Safe to call from several threads at once. The result's
+    signature is checked with the pinned scorer public key `public_key` (default_public_key_path() if None)."""
     return anyio.run(_run_one_async, task, agent, seed, Path(out_dir).resolve(), agent_options or AgentOptions(),
-                     server or ServerOptions(), progress)
+                     server or ServerOptions(), progress, public_key)
 
 
 async def _run_one_async(task_name: str, agent_spec: str, seed: int, out_dir: Path, agent_options: AgentOptions,
-                         server: ServerOptions, progress: ProgressFn | None) -> EpisodeOutcome:
+                         server: ServerOptions, progress: ProgressFn | None,
+                         public_key: Path | None = None) -> EpisodeOutcome:
     task = find_task(task_name)
     eid = episode_id_for(task.name, agent_spec, seed)
     runs_dir = (out_dir / "runs" / eid).resolve()
@@ -381,7 +385,7 @@ async def _run_one_async(task_name: str, agent_spec: str, seed: int, out_dir: Pa
     finally:
         agent_log.close()
         server_log.close()
-    _collect(outcome, monitor, started)
+    _collect(outcome, monitor, started, public_key)
     trajectory.final_metrics["extra"] = {"score": outcome.score, "valid": outcome.valid,
                                          "submitted_by": outcome.submitted_by, "agent": ctx_extra}
     trajectory.extra.update({"finished_at": iso(), "run_id": outcome.run_id, "result": {
@@ -411,7 +415,7 @@ async def _wait_for_result(monitor: RunMonitor) -> None:
         await anyio.sleep(0.5)
 
 
-def _collect(outcome: EpisodeOutcome, monitor: RunMonitor, started: float) -> None:
+def _collect(outcome: EpisodeOutcome, monitor: RunMonitor, started: float, public_key: Path | None = None) -> None:
     from autolab_mcp.cli import verify_result
 
     monitor.refresh()
@@ -436,7 +440,7 @@ def _collect(outcome: EpisodeOutcome, monitor: RunMonitor, started: float) -> No
         outcome.review = list(record.get("review") or [])
         if doc.get("auto"):
             outcome.submitted_by = "wall-budget"
-        outcome.signature_ok, outcome.signature_note = verify_result(run_dir)
+        outcome.signature_ok, outcome.signature_note = verify_result(run_dir, public_key)
     else:
         outcome.error = outcome.error or "no result.json: the episode was not submitted"
     budget = ledger_budget(run_dir) or monitor.budget  # the ledger's final state (wall as of the server's stop)
@@ -525,14 +529,14 @@ class LiveTable:
 
 def run_batch(tasks: list[str], agent: str, seeds: list[int], out_dir: Path, *, parallel: int = 1,
               agent_options: AgentOptions | None = None, server: ServerOptions | None = None,
-              progress: ProgressFn | None = None) -> list[EpisodeOutcome]:
+              progress: ProgressFn | None = None, public_key: Path | None = None) -> list[EpisodeOutcome]:
     """Every (task, seed) episode, up to `parallel` at a time; outcomes in (task, seed) order."""
     jobs = [(t, s) for t in tasks for s in seeds]
     outcomes: dict[tuple[str, int], EpisodeOutcome] = {}
     pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="episode")
     try:
         futures = {pool.submit(run_one, t, agent, s, out_dir, agent_options=agent_options, server=server,
-                               progress=progress): (t, s) for t, s in jobs}
+                               progress=progress, public_key=public_key): (t, s) for t, s in jobs}
         for future in as_completed(futures):
             t, s = futures[future]
             try:
@@ -922,7 +926,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         outcomes = run_batch(tasks, args.agent, seeds, out_dir, parallel=args.parallel, agent_options=agent_options,
-                             server=server, progress=table.update if table else None)
+                             server=server, progress=table.update if table else None, public_key=args.public_key)
     finally:
         if table is not None:
             table.stop()
@@ -986,6 +990,8 @@ def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="bwrap", choices=["bwrap", "docker"])
     p.add_argument("--min-score", type=float, default=0.9, help="tasks whose mean is below are listed (0.9)")
     p.add_argument("--fail-below", action="store_true", help="exit 3 when a task's mean is below --min-score")
+    p.add_argument("--public-key", type=Path, metavar="FILE", default=default_public_key_path(),
+                   help="the scorer's Ed25519 public key results are verified with (default %(default)s)")
     p.add_argument("--allow-weak-isolation", action="store_true",
                    help="run even where evaluations cannot be isolated from concurrent experiments (not root: "
                    "no cpuset, freezer or lock filter); results are marked `weak isolation`")

@@ -59,7 +59,8 @@ def live_pids(marker: str) -> list[int]:
 def _isolated_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests sign with their own scorer key and seed secret, never the machine's."""
     directory = tmp_path_factory.mktemp("key")
-    names = {"AUTOLAB_SCORER_KEY_FILE": directory / "scorer.key", "AUTOLAB_SCORER_SEED_FILE": directory / "scorer.seed"}
+    names = {"AUTOLAB_SCORER_SIGNING_KEY": directory / "scorer.ed25519",  # its public key: scorer.ed25519.pub
+             "AUTOLAB_SCORER_KEY_FILE": directory / "scorer.key", "AUTOLAB_SCORER_SEED_FILE": directory / "scorer.seed"}
     old = {name: os.environ.get(name) for name in names}
     os.environ.update({name: str(path) for name, path in names.items()})
     yield

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from autolab_mcp.core import signatures
 from autolab_mcp.core.taskspec import TaskConfig
 from scorer import signing
 from scorer.normalize import normalized_score
@@ -75,12 +76,15 @@ def test_pair_order_is_not_predictable():
 
 
 def test_signature_detects_any_change(tmp_path):
-    key = signing.load_or_create_key(tmp_path / "k")
+    key = signing.load_or_create_signing_key(tmp_path / "k")
+    public = signatures.load_public_key(tmp_path / "k.pub")
     record = {"score": 0.5, "valid": True, "metric": 40}
-    sig = signing.sign(record, key)
-    assert signing.verify(record, sig, key)
-    assert not signing.verify({**record, "score": 5.0}, sig, key)
-    assert not signing.verify(record, sig, signing.load_or_create_key(tmp_path / "other"))
+    sig, kid = signing.sign_record(record, key)
+    assert signatures.verify_record(record, sig, kid, public)
+    assert not signatures.verify_record({**record, "score": 5.0}, sig, kid, public)
+    other = signing.load_or_create_signing_key(tmp_path / "other")
+    assert not signatures.verify_record(record, sig, kid, signatures.load_public_key(tmp_path / "other.pub"))
+    assert not signatures.verify_record(record, signing.sign_record(record, other)[0], kid, public)
     assert (tmp_path / "k").stat().st_mode & 0o777 == 0o600
 
 

@@ -8,14 +8,18 @@ several ways; `autolab-mcp runs RUN_ID --verify` must fail for every forgery.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import secrets
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from autolab_mcp.cli import verify_result
+from autolab_mcp.core import signatures
 from scorer import signing
 from tests.attacks.conftest import assert_consistent, baseline_network, reference_network, run, verify
 from tests.conftest import connect, refused, tool
@@ -80,7 +84,8 @@ def rewrite(episode, change) -> None:
 
 
 def _forgeries():
-    other_key = secrets.token_bytes(32)
+    other_key = signing.load_or_create_signing_key(Path(tempfile.mkdtemp()) / "forger.ed25519")
+    other_secret = secrets.token_bytes(32)
 
     def bump(doc):
         doc["record"]["score"] = 5.0
@@ -92,31 +97,40 @@ def _forgeries():
         doc["signature"] = ""
 
     def drop_key_id(doc):
-        doc["key_id"] = "0" * 16
+        doc["key_id"] = "ed25519:" + "0" * 16
 
     def resign_other_key(doc):
         doc["record"]["score"] = 5.0
-        doc["signature"] = signing.sign(doc["record"], other_key)
-        doc["key_id"] = signing.key_id(other_key)
+        doc["signature"], doc["key_id"] = signing.sign_record(doc["record"], other_key)
 
     def resign_keep_key_id(doc):
         doc["record"]["score"] = 5.0
-        doc["signature"] = signing.sign(doc["record"], other_key)
+        doc["signature"] = signing.sign_record(doc["record"], other_key)[0]
+
+    def resign_offer_own_public_key(doc):  # a verifier trusts only the key file it holds
+        doc["record"]["score"] = 5.0
+        doc["signature"], doc["key_id"] = signing.sign_record(doc["record"], other_key)
+        doc["public_key"] = signatures.public_key_text(other_key.public_key())
 
     def resign_plain_sha(doc):
         doc["record"]["score"] = 5.0
-        doc["signature"] = hashlib.sha256(signing.canonical(doc["record"])).hexdigest()
+        doc["signature"] = base64.b64encode(hashlib.sha512(signatures.canonical(doc["record"])).digest()).decode()
+
+    def downgrade_to_legacy_hmac(doc):  # an HMAC record under a secret of the forger's choosing
+        doc["record"]["score"] = 5.0
+        doc["signature"] = hmac.new(other_secret, signatures.canonical(doc["record"]), hashlib.sha256).hexdigest()
+        doc["key_id"] = signing.legacy_hmac_key_id(other_secret)
 
     def resign_empty_key(doc):
         doc["record"]["score"] = 5.0
-        doc["signature"] = hmac.new(b"", signing.canonical(doc["record"]), hashlib.sha256).hexdigest()
+        doc["signature"] = hmac.new(b"", signatures.canonical(doc["record"]), hashlib.sha256).hexdigest()
 
     def extra_field(doc):
         doc["record"]["score"] = 5.0
         doc["record"]["unsigned_note"] = "x"
 
-    return [bump, bump_metric, unsign, drop_key_id, resign_other_key, resign_keep_key_id, resign_plain_sha,
-            resign_empty_key, extra_field]
+    return [bump, bump_metric, unsign, drop_key_id, resign_other_key, resign_keep_key_id, resign_offer_own_public_key,
+            resign_plain_sha, downgrade_to_legacy_hmac, resign_empty_key, extra_field]
 
 
 async def test_forged_result_json_fails_verification(make_episode):

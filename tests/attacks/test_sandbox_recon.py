@@ -41,17 +41,19 @@ def section(log: str, name: str, after: str) -> str:
 async def test_recon_finds_no_hidden_data_or_secrets(make_episode):
     episode = make_episode()
     task = episode.task
-    key_path = signing.default_key_path()
+    key_path = signing.default_signing_key_path()
     scorer_dir = episode.scorer.socket_path.parent
     host_paths = [episode.run_dir, episode.run_dir / "budget.json", task.tests_dir, task.solution_dir, REPO,
-                  key_path, key_path.parent, "/var/lib/autolab-mcp", scorer_dir, episode.scorer.socket_path,
+                  key_path, signing.public_key_path(key_path), key_path.parent, signing.legacy_hmac_key_path(),
+                  "/var/lib/autolab-mcp", scorer_dir, episode.scorer.socket_path,
                   episode.workspace.root, episode.run_dir / "snapshots"]
     markers = " ".join(f"-e {shlex.quote(m)}" for m in HIDDEN_MARKERS["sorting_network"])
     quoted_paths = " ".join(shlex.quote(str(p)) for p in host_paths)
     script = "\n".join([
         "echo '== find'",
         "find / \\( -path /proc -o -path /sys \\) -prune -o \\( -name evaluate.py -o -name 'autolab-scorer-*'"
-        " -o -name scorer.key -o -name events.jsonl -o -name budget.json -o -name meta.json -o -name solution"
+        " -o -name scorer.key -o -name 'scorer.ed25519*' -o -name events.jsonl -o -name budget.json"
+        " -o -name meta.json -o -name solution"
         " -o -name snapshots.jsonl \\) -print 2>/dev/null",
         "echo '== grep'",
         f"grep -rIl --include='*.py' {markers} / --exclude-dir=proc --exclude-dir=sys 2>/dev/null",
@@ -63,8 +65,9 @@ async def test_recon_finds_no_hidden_data_or_secrets(make_episode):
         "echo '== host paths'",
         f"for f in {quoted_paths} /tmp/autolab-scorer-*; do ls -la \"$f\" 2>&1 | head -3; done",
         f"cat {shlex.quote(str(key_path))} 2>&1; cat /var/lib/autolab-mcp/scorer.key 2>&1",
+        "cat /var/lib/autolab-mcp/scorer.ed25519 2>&1",
         "echo '== env'",
-        "env; echo \"key=$AUTOLAB_SCORER_KEY_FILE token=$AUTOLAB_SCORER_TOKEN\"",
+        "env; echo \"key=$AUTOLAB_SCORER_SIGNING_KEY$AUTOLAB_SCORER_KEY_FILE token=$AUTOLAB_SCORER_TOKEN\"",
         "echo '== fds'",
         "ls -l /proc/self/fd/",
         "echo '== mountinfo'",
