@@ -169,17 +169,9 @@ def legacy_hmac_verify(payload: Any, signature_hex: Any, secret: bytes) -> bool:
 # -- generic secret files ---------------------------------------------------------------------------
 
 
-def load_or_create_key(path: Path | None = None) -> bytes:
+def load_or_create_key(path: Path) -> bytes:
     """The secret in `path` (32 random bytes as hex, 0600), created when missing, atomically as above.
-    scorer/seeds.py keeps its seed secret this way. Without a path: the legacy HMAC secret's."""
-    path = path or legacy_hmac_key_path()
+    A generic secret file: scorer/seeds.py keeps its seed secret this way."""
     if not path.exists():
         _create_once(path, secrets.token_hex(32))
     return bytes.fromhex(path.read_text().strip())
-
-
-# Transition only: scorer/service.py signs with these until it calls load_or_create_signing_key and
-# sign_record. Remove these three lines with that change.
-sign = legacy_hmac_sign
-key_id = legacy_hmac_key_id
-default_key_path = legacy_hmac_key_path
