@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         args.public_key_out.write_text(scorer.public_key_text + "\n")
     if not args.no_prepare:
         scorer.prepare()  # build runtimes before accepting work, so the first score is not slow
-    log.info("serving %d task(s) to %d client(s): %s", len(tasks), len(tokens), ", ".join(sorted(scorer.tasks)))
+    if not args.exit_with_stdin:  # a service, not a server's child (whose stderr is the server's log)
+        log.info("serving %d task(s) to %d client(s): %s", len(tasks), len(tokens), ", ".join(sorted(scorer.tasks)))
     _serve(scorer, tokens, where)
 
 

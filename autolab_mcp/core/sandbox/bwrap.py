@@ -43,7 +43,14 @@ from autolab_mcp.core.sandbox.base import (
     ExecResult,
     SandboxError,
 )
-from autolab_mcp.core.sandbox.cgroups import RunCgroup, detect_cgroups
+from autolab_mcp.core.sandbox.cgroups import (
+    REQUIRE_ENV,
+    RunCgroup,
+    cgroups_required,
+    detect_cgroups,
+    has_cpuset,
+    unavailable_reason,
+)
 from autolab_mcp.core.sandbox.common import (
     DISK_CHECK_SEC,
     KillReason,
@@ -130,15 +137,26 @@ class BwrapBackend:
     name = "bwrap"
 
     def __init__(self, *, cgroups: bool | None = None, tail_bytes: int = 4096) -> None:
-        """`cgroups`: None = use them when manageable here, False = rlimits only, True = required."""
+        """`cgroups`: None = use them when manageable here (required, with a cpuset, when
+        $AUTOLAB_REQUIRE_CGROUPS=1), False = rlimits only, True = required."""
         tools = {t: shutil.which(t, path=_HOST_ENV["PATH"]) for t in ("bwrap", "prlimit", "taskset", "setpriv")}
         if missing := [t for t, p in tools.items() if p is None]:
             raise SandboxError(f"bwrap backend needs {', '.join(missing)} on PATH (apt: bubblewrap util-linux)")
         self._tools: dict[str, str] = {t: str(p) for t, p in tools.items()}
         self._root = os.geteuid() == 0
         self._cgroups = None if cgroups is False else detect_cgroups()
-        if cgroups and self._cgroups is None:
-            raise SandboxError("cgroups were required but cannot be managed here (needs root, writable cgroupfs)")
+        by_env = cgroups is None and cgroups_required()
+        #: no silent fallback to rlimits: a run whose cgroup cannot be made fails (SandboxError)
+        self._require_cgroups = bool(cgroups) or by_env
+        why = f" ({REQUIRE_ENV}=1)" if by_env else ""
+        if self._require_cgroups and self._cgroups is None:
+            raise SandboxError(
+                f"cgroups were required{why} but cannot be managed here: {unavailable_reason() or 'unknown'}; "
+                "needs root and a writable cgroupfs (in a container: --privileged, or CAP_SYS_ADMIN with "
+                "/sys/fs/cgroup remounted read-write)")
+        if by_env and not has_cpuset(self._cgroups):
+            raise SandboxError(f"cgroups were required ({REQUIRE_ENV}=1) but there is no usable cpuset cgroup: "
+                               "sandboxes could move onto the timing core")
         self._system = _system_args()
         if self._root and sandbox_program() is None:
             log.warning("no seccomp filter for %s: sandboxes may create nested user namespaces", platform.machine())
@@ -275,6 +293,9 @@ class BwrapProcess(RunningSandboxBase):
                     self._cgroup = backend._cgroups.create(self.run_id, request.limits, request.cpu is None,
                                                            _cores_for(request))
                 except OSError as e:
+                    if backend._require_cgroups:
+                        raise SandboxError(f"could not create the cgroup of sandbox {self.run_id}: {e} "
+                                           "(cgroups are required; no fallback to rlimits)") from e
                     log.warning("could not create cgroup for %s (%s); using rlimits", self.run_id, e)
             self.limits_mode: LimitsMode = "cgroup" if self._cgroup is not None else "rlimit"
             seccomp_fd = backend._seccomp_fd(request)

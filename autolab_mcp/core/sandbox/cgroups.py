@@ -27,6 +27,27 @@ _MiB = 1024 * 1024
 _CG_ROOT = Path("/sys/fs/cgroup")
 _CG_PARENT = "autolab"
 _CFS_PERIOD_US = 100_000
+#: "1" (set in the scorer's container image): a bwrap sandbox refuses to start without cgroup limits
+#: and a cpuset, rather than silently falling back to rlimits and an affinity mask it could widen.
+REQUIRE_ENV = "AUTOLAB_REQUIRE_CGROUPS"
+_unavailable_reason = ""
+
+
+def cgroups_required() -> bool:
+    """Whether $AUTOLAB_REQUIRE_CGROUPS asks for cgroups (and a cpuset) or an error."""
+    return os.environ.get(REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def unavailable_reason() -> str:
+    """Why detect_cgroups() found nothing usable ("" when it found a tree or was not called)."""
+    return _unavailable_reason
+
+
+def has_cpuset(tree: CgroupTree | None) -> bool:
+    """Whether runs get a cpuset cgroup (the confinement to their cores they cannot undo)."""
+    if tree is None:
+        return False
+    return "cpuset" in (tree.cpuset_v2 if tree.version == 2 else tree.parents)
 
 @dataclass
 class RunCgroup:
@@ -213,15 +234,20 @@ def _nest_under(mount: Path, own_path: str) -> Path:
 @functools.cache
 def detect_cgroups() -> CgroupTree | None:
     """The cgroup tree to use, or None when cgroups cannot be managed here (then rlimits apply)."""
+    global _unavailable_reason
     if os.geteuid() != 0:
+        _unavailable_reason = "not root"
         return None
     try:
         own = _own_cgroups()
         tree = _detect_v2(own) if (_CG_ROOT / "cgroup.controllers").exists() else _detect_v1(own)
     except (OSError, ValueError) as e:
+        _unavailable_reason = str(e)
         log.info("cgroups unavailable (%s); falling back to rlimits", e)
         return None
-    if tree is not None:
+    if tree is None:
+        _unavailable_reason = f"no usable memory, pids and cpu controllers under {_CG_ROOT}"
+    else:
         atexit.register(_remove_parents, tree)
         remove_stale_runs(tree)
     return tree
