@@ -8,9 +8,11 @@ core for its whole run, so measurements from parallel episodes never compete for
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +89,8 @@ class Scorer:
         return Health(ok=True, version=__version__, client=client, tasks=sorted(self.tasks),
                       backend=self.backend_name, isolation="weak" if self.isolation_gaps else "strong",
                       isolation_gaps=self.isolation_gaps, public_key=self.public_key_text, key_id=self.key_id,
-                      active_evaluations=self._active)
+                      active_evaluations=self._active,
+                      limits_mode=str(getattr(self.backend, "limits_mode", "")))
 
     def evaluate(self, request: EvaluateRequest, cancel: threading.Event | None = None) -> SignedRecord:
         """Evaluate and sign. Raises SubmissionError (bad request), CoreBusy (queue timeout) and
@@ -109,19 +112,16 @@ class Scorer:
                 record.queued_seconds = round(lease.waited_sec, 3)
             return self._sign(record)
 
-    def _counting(self) -> Any:
-        scorer = self
-
-        class _Active:
-            def __enter__(self) -> None:
-                with scorer._active_lock:
-                    scorer._active += 1
-
-            def __exit__(self, *_exc: object) -> None:
-                with scorer._active_lock:
-                    scorer._active -= 1
-
-        return _Active()
+    @contextlib.contextmanager
+    def _counting(self) -> Iterator[None]:
+        """Counts the evaluation in `active_evaluations` (health) while the body runs."""
+        with self._active_lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._active_lock:
+                self._active -= 1
 
     def _sign(self, record: Any) -> SignedRecord:
         signature, key_id = signing.sign_record(record.model_dump(mode="json"), self.signing_key)
