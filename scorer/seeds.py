@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
+from autolab_mcp.core.signatures import scorer_state_path
 from scorer.signing import load_or_create_key
 
 #: seeds are 63-bit non-negative ints: valid for random.Random, numpy's default_rng and SeedSequence
@@ -27,11 +27,7 @@ SEED_BITS = 63
 
 
 def default_secret_path() -> Path:
-    if env := os.environ.get("AUTOLAB_SCORER_SEED_FILE"):
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/autolab-mcp/scorer.seed")
-    return Path.home() / ".local/state/autolab-mcp/scorer.seed"
+    return scorer_state_path("AUTOLAB_SCORER_SEED_FILE", "scorer.seed")
 
 
 def load_or_create_secret(path: Path | None = None) -> bytes:

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from autolab_mcp.core import signatures
-from autolab_mcp.core.signatures import PublicKey, canonical, public_key_text
+from autolab_mcp.core.signatures import PublicKey, canonical, public_key_text, scorer_state_path
 
 __all__ = ["SigningKeyError", "canonical", "default_signing_key_path", "legacy_hmac_key_id", "legacy_hmac_key_path",
            "legacy_hmac_sign", "legacy_hmac_verify", "load_legacy_hmac_key", "load_or_create_key",
@@ -46,13 +46,8 @@ class SigningKeyError(ValueError):
 
 
 def default_signing_key_path() -> Path:
-    """$AUTOLAB_SCORER_SIGNING_KEY; else /var/lib/autolab-mcp/scorer.ed25519 as root,
-    ~/.local/state/autolab-mcp/scorer.ed25519 otherwise."""
-    if env := os.environ.get("AUTOLAB_SCORER_SIGNING_KEY"):
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/autolab-mcp/scorer.ed25519")
-    return Path.home() / ".local/state/autolab-mcp/scorer.ed25519"
+    """$AUTOLAB_SCORER_SIGNING_KEY, else scorer.ed25519 in the scorer's state directory."""
+    return scorer_state_path("AUTOLAB_SCORER_SIGNING_KEY", "scorer.ed25519")
 
 
 def public_key_path(signing_key_path: Path) -> Path:
@@ -132,13 +127,8 @@ def _ensure_public_key_file(path: Path, text: str) -> None:
 
 
 def legacy_hmac_key_path() -> Path:
-    """The HMAC secret of before: $AUTOLAB_SCORER_KEY_FILE; else /var/lib/autolab-mcp/scorer.key as root,
-    ~/.local/state/autolab-mcp/scorer.key otherwise."""
-    if env := os.environ.get("AUTOLAB_SCORER_KEY_FILE"):
-        return Path(env)
-    if os.geteuid() == 0:
-        return Path("/var/lib/autolab-mcp/scorer.key")
-    return Path.home() / ".local/state/autolab-mcp/scorer.key"
+    """The HMAC secret of before: $AUTOLAB_SCORER_KEY_FILE, else scorer.key in the scorer's state directory."""
+    return scorer_state_path("AUTOLAB_SCORER_KEY_FILE", "scorer.key")
 
 
 def load_legacy_hmac_key(path: Path | None = None) -> bytes:

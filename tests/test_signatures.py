@@ -237,12 +237,18 @@ def write_result(run_dir: Path, doc: dict) -> None:
     (run_dir / "result.json").write_text(json.dumps(doc, indent=1))
 
 
-def test_verify_result_with_the_pinned_public_key(tmp_path):
+def signed_run(tmp_path: Path, other: str) -> tuple:
+    """A fabricated run whose result.json is signed by a fresh key; also a second key pair, `other`."""
     private, _, key_path = keypair(tmp_path / "keys")
-    forger, _, forger_path = keypair(tmp_path / "forger")
+    other_private, _, other_path = keypair(tmp_path / other)
     run_dir, doc = fabricate_run(tmp_path / "runs")
     signature, kid = signing.sign_record(doc["record"], private)
     write_result(run_dir, {**doc, "signature": signature, "key_id": kid})
+    return key_path, other_private, other_path, run_dir, doc, signature, kid
+
+
+def test_verify_result_with_the_pinned_public_key(tmp_path):
+    key_path, forger, forger_path, run_dir, doc, signature, kid = signed_run(tmp_path, "forger")
     pub = signing.public_key_path(key_path)
     ok, message = verify_result(run_dir, pub)
     assert ok, message
@@ -271,11 +277,7 @@ def test_verify_result_with_the_pinned_public_key(tmp_path):
 
 
 def test_runs_verify_command_line_uses_the_public_key_option(tmp_path):
-    private, _, key_path = keypair(tmp_path / "keys")
-    _, _, other_path = keypair(tmp_path / "other")
-    run_dir, doc = fabricate_run(tmp_path / "runs")
-    signature, kid = signing.sign_record(doc["record"], private)
-    write_result(run_dir, {**doc, "signature": signature, "key_id": kid})
+    key_path, _, other_path, run_dir, *_ = signed_run(tmp_path, "other")
 
     def runs(public_key: Path) -> tuple[int, dict]:
         proc = subprocess.run([sys.executable, "-m", "autolab_mcp.cli", "runs", run_dir.name, "--run-dir",

@@ -42,17 +42,23 @@ class PublicKeyError(ValueError):
     """A public key file that is missing, unreadable, torn or malformed (the message is one line)."""
 
 
+def scorer_state_path(env: str, name: str) -> Path:
+    """A file of the scorer's state: $env when set; else /var/lib/autolab-mcp/NAME as root,
+    ~/.local/state/autolab-mcp/NAME otherwise."""
+    if configured := os.environ.get(env):
+        return Path(configured)
+    if os.geteuid() == 0:
+        return Path("/var/lib/autolab-mcp") / name
+    return Path.home() / ".local/state/autolab-mcp" / name
+
+
 def default_public_key_path() -> Path:
     """$AUTOLAB_SCORER_PUBLIC_KEY; else next to the signing key ($AUTOLAB_SCORER_SIGNING_KEY + ".pub"
-    when that is set); else /var/lib/autolab-mcp/scorer.ed25519.pub as root,
-    ~/.local/state/autolab-mcp/scorer.ed25519.pub otherwise."""
-    if env := os.environ.get("AUTOLAB_SCORER_PUBLIC_KEY"):
-        return Path(env)
-    if env := os.environ.get("AUTOLAB_SCORER_SIGNING_KEY"):
-        return Path(env + ".pub")
-    if os.geteuid() == 0:
-        return Path("/var/lib/autolab-mcp/scorer.ed25519.pub")
-    return Path.home() / ".local/state/autolab-mcp/scorer.ed25519.pub"
+    when that is set); else scorer.ed25519.pub in the scorer's state directory."""
+    signing_key = os.environ.get("AUTOLAB_SCORER_SIGNING_KEY")
+    if signing_key and not os.environ.get("AUTOLAB_SCORER_PUBLIC_KEY"):
+        return Path(signing_key + ".pub")
+    return scorer_state_path("AUTOLAB_SCORER_PUBLIC_KEY", "scorer.ed25519.pub")
 
 
 def canonical(payload: Any) -> bytes:
