@@ -8,9 +8,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 TASK ?= sorting_network
+# SCORER=container: the demo's scorer runs in its own container (podman), not as the server's child
+SCORER ?=
+# the tasks `make scorer-image` puts in the image ("all", or names)
+SCORER_TASKS ?= all
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-attacks-docker lint lint-imports bench system-packages clean
+.PHONY: demo test test-attacks-docker lint lint-imports bench system-packages scorer-image clean
 BENCH_ARGS ?=
 
 $(SYSTEM_STAMP):
@@ -25,7 +29,17 @@ $(STAMP): pyproject.toml $(SYSTEM_STAMP)
 system-packages: $(SYSTEM_STAMP)
 
 demo: $(STAMP)
+ifeq ($(SCORER),container)
+	@bash scripts/demo-container.sh $(TASK)
+else ifeq ($(SCORER),)
 	@$(PY) -m clients.demo --task $(TASK)
+else
+	@echo "SCORER must be empty (the scorer as the server's child process) or container, not '$(SCORER)'" >&2; exit 2
+endif
+
+# the trusted scorer's image (localhost/autolab-scorer:latest), built offline on a Debian base made here
+scorer-image: $(STAMP)
+	@TASKS="$(SCORER_TASKS)" bash scripts/build-scorer-image.sh
 
 # the attack suite runs twice: with bwrap (in the full run) and again with the docker backend, whose
 # episodes and scorer use containers; without a container engine (no DOCKER_HOST) the second run is

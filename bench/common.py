@@ -190,6 +190,7 @@ def setup_environment() -> None:
     """The bench signs with its own scorer key (never the machine's); spawned servers inherit it."""
     OUT.mkdir(parents=True, exist_ok=True)
     os.chmod(OUT, 0o755)
+    os.environ.setdefault("AUTOLAB_SCORER_SIGNING_KEY", str(OUT / "scorer.ed25519"))
     os.environ.setdefault("AUTOLAB_SCORER_KEY_FILE", str(OUT / "scorer.key"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import anyio
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 
 from autolab_mcp.core.taskspec import find_task
 from clients.scripted import run_episode, server_params
@@ -37,7 +39,32 @@ def _remote_scorer_args(task_name: str, scorer_url: str) -> tuple[str, list[str]
     return bundle, extra, verify
 
 
-async def demo(task_name: str, run_dir: Path, scorer_url: str | None = None) -> int:
+# Run the server in a mount namespace of its own where every task's tests/ and solution/ under $1 are
+# empty read-only tmpfs mounts; its pid (exec keeps it) goes to $2 so the demo can look at its view.
+_HIDE = ('for d in "$1"/*/tests "$1"/*/solution; do [ -d "$d" ] && mount -t tmpfs -o ro,size=4k,mode=0555 '
+         'autolab-hidden "$d"; done; echo $$ > "$2"; shift 2; exec "$@"')
+
+
+def _hidden_from_server(params: StdioServerParameters, tasks_root: Path, pid_file: Path) -> StdioServerParameters:
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        raise SystemExit("--hide-from-server needs root and unshare(1) (util-linux)")
+    args = ["--mount", "--propagation", "private", "sh", "-c", _HIDE, "sh", str(tasks_root), str(pid_file),
+            params.command, *params.args]
+    return params.model_copy(update={"command": shutil.which("unshare"), "args": args})
+
+
+def _report_server_view(task_name: str, tasks_root: Path, bundle: str, pid_file: Path) -> None:
+    """What the running server can see, looked at through its own mount namespace (/proc/PID/root)."""
+    root = Path(f"/proc/{pid_file.read_text().strip()}/root")
+    seen = [p for sub in ("tests", "solution")
+            for p in (root / str(tasks_root).lstrip("/") / task_name / sub).rglob("*") if p.is_file()]
+    in_bundle = sorted(os.listdir(root / bundle.lstrip("/")))
+    print(f"  the server's view of the filesystem: {len(seen)} files in {tasks_root}/{task_name}/tests and "
+          f"solution (its mount namespace hides them); its bundle holds only {', '.join(in_bundle)}")
+
+
+async def demo(task_name: str, run_dir: Path, scorer_url: str | None = None,
+               hide_from_server: Path | None = None) -> int:
     task = find_task(task_name)
     opt = task.config.optimization
     print(f"autolab-mcp demo: task `{task.name}` — axis {task.axis}, metric {opt.metric} ({opt.direction} is better)")
@@ -50,8 +77,14 @@ async def demo(task_name: str, run_dir: Path, scorer_url: str | None = None) -> 
     else:
         print("  starting `autolab-mcp serve` over stdio (it starts the scorer as a separate process)...")
     started = time.monotonic()
-    async with Client(server_params(served, run_dir, extra), read_timeout_seconds=900) as client:
+    params = server_params(served, run_dir, extra)
+    pid_file = Path(tempfile.mkdtemp(prefix="autolab-demo-")) / "server.pid"
+    if hide_from_server:
+        params = _hidden_from_server(params, hide_from_server.resolve(), pid_file)
+    async with Client(params, read_timeout_seconds=900) as client:
         result = await run_episode(client, task, measure_baseline=True)
+        if hide_from_server:
+            _report_server_view(task_name, hide_from_server.resolve(), served, pid_file)
     print(f"done in {time.monotonic() - started:.1f}s. Normalized score {result['score']:.3f} "
           "(baseline = 0, reference = 1).")
     print(f"  run log, snapshots, signed result: {Path(result['result_file']).parent}")
@@ -66,8 +99,11 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=Path("runs"))
     parser.add_argument("--scorer-url", default=os.environ.get("AUTOLAB_SCORER_URL"),
                         help="a scorer service to use (its container: make demo SCORER=container)")
+    parser.add_argument("--hide-from-server", type=Path, metavar="TASKS_DIR",
+                        help="run the server in a mount namespace where TASKS_DIR/*/tests and solution are empty, "
+                        "and report its view (root; used by make demo SCORER=container)")
     args = parser.parse_args()
-    sys.exit(anyio.run(demo, args.task, args.run_dir, args.scorer_url))
+    sys.exit(anyio.run(demo, args.task, args.run_dir, args.scorer_url, args.hide_from_server))
 
 
 if __name__ == "__main__":

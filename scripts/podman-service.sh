@@ -27,6 +27,8 @@ PIDFILE=$DIR/service.pid
 export CONTAINERS_CONF=$DIR/containers.conf
 export CONTAINERS_STORAGE_CONF=$DIR/storage.conf
 
+# shellcheck source=lib/ensure-commands.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/ensure-commands.sh"
 say() { echo "podman-service: $*" >&2; }
 die() { say "$*"; exit 1; }
 
@@ -49,19 +51,6 @@ service_pid() {
   pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && grep -qa podman "/proc/$pid/cmdline" || return 1
   echo "$pid"
-}
-
-install_packages() {
-  local missing=()
-  command -v podman >/dev/null || missing+=(podman)
-  command -v runc >/dev/null || missing+=(runc)
-  ((${#missing[@]})) || return 0
-  [[ $(id -u) -eq 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]})"
-  command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
-  say "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 write_config() {
@@ -99,7 +88,7 @@ cmd_start() {
     return 0
   fi
   [[ $(id -u) -eq 0 ]] || die "needs root (rootful podman with cgroup limits); run it as root or point DOCKER_HOST at an engine"
-  install_packages
+  ensure_commands podman runc || die "cannot install podman and runc"
   cmd_stop >/dev/null 2>&1 || true  # a stale pid file or socket from an earlier run
   write_config
   rm -f "$SOCK"

@@ -81,3 +81,5 @@ class Health(BaseModel):
                             "trusts what an endpoint returns")
     key_id: str = ""
     active_evaluations: int = 0
+    limits_mode: str = Field("", description="how the scorer's sandboxes are limited: cgroup (memory, pids, cpu "
+                             "and a cpuset), container, or rlimit (weaker: no cpuset, no memory cgroup)")
