@@ -45,7 +45,8 @@ _HIDE = ('for d in "$1"/*/tests "$1"/*/solution; do [ -d "$d" ] && mount -t tmpf
          'autolab-hidden "$d"; done; echo $$ > "$2"; shift 2; exec "$@"')
 
 
-def _hidden_from_server(params: StdioServerParameters, tasks_root: Path, pid_file: Path) -> StdioServerParameters:
+def hidden_from_server(params: StdioServerParameters, tasks_root: Path, pid_file: Path) -> StdioServerParameters:
+    """`params` run inside a mount namespace that hides tasks_root/*/tests and solution; the pid in pid_file."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         raise SystemExit("--hide-from-server needs root and unshare(1) (util-linux)")
     args = ["--mount", "--propagation", "private", "sh", "-c", _HIDE, "sh", str(tasks_root), str(pid_file),
@@ -53,14 +54,19 @@ def _hidden_from_server(params: StdioServerParameters, tasks_root: Path, pid_fil
     return params.model_copy(update={"command": shutil.which("unshare"), "args": args})
 
 
-def _report_server_view(task_name: str, tasks_root: Path, bundle: str, pid_file: Path) -> None:
-    """What the running server can see, looked at through its own mount namespace (/proc/PID/root)."""
+def hidden_files_seen(pid_file: Path, task_dir: Path) -> list[Path]:
+    """The files of task_dir's tests/ and solution/ that the running server sees, looked at through its
+    own mount namespace (/proc/PID/root)."""
     root = Path(f"/proc/{pid_file.read_text().strip()}/root")
-    seen = [p for sub in ("tests", "solution")
-            for p in (root / str(tasks_root).lstrip("/") / task_name / sub).rglob("*") if p.is_file()]
-    in_bundle = sorted(os.listdir(root / bundle.lstrip("/")))
-    print(f"  the server's view of the filesystem: {len(seen)} files in {tasks_root}/{task_name}/tests and "
-          f"solution (its mount namespace hides them); its bundle holds only {', '.join(in_bundle)}")
+    return [p for sub in ("tests", "solution") for p in (root / str(task_dir / sub).lstrip("/")).rglob("*")
+            if p.is_file()]
+
+
+def _report_server_view(task_dir: Path, bundle: str, pid_file: Path) -> None:
+    seen = hidden_files_seen(pid_file, task_dir)
+    in_bundle = sorted(os.listdir(f"/proc/{pid_file.read_text().strip()}/root{bundle}"))
+    print(f"  the server's view of the filesystem: {len(seen)} files in {task_dir}/tests and solution "
+          f"(its mount namespace hides them); its bundle holds only {', '.join(in_bundle)}")
 
 
 async def demo(task_name: str, run_dir: Path, scorer_url: str | None = None,
@@ -78,13 +84,13 @@ async def demo(task_name: str, run_dir: Path, scorer_url: str | None = None,
         print("  starting `autolab-mcp serve` over stdio (it starts the scorer as a separate process)...")
     started = time.monotonic()
     params = server_params(served, run_dir, extra)
-    pid_file = Path(tempfile.mkdtemp(prefix="autolab-demo-")) / "server.pid"
     if hide_from_server:
-        params = _hidden_from_server(params, hide_from_server.resolve(), pid_file)
+        pid_file = Path(tempfile.mkdtemp(prefix="autolab-demo-")) / "server.pid"
+        params = hidden_from_server(params, hide_from_server.resolve(), pid_file)
     async with Client(params, read_timeout_seconds=900) as client:
         result = await run_episode(client, task, measure_baseline=True)
         if hide_from_server:
-            _report_server_view(task_name, hide_from_server.resolve(), served, pid_file)
+            _report_server_view(hide_from_server.resolve() / task_name, served, pid_file)
     print(f"done in {time.monotonic() - started:.1f}s. Normalized score {result['score']:.3f} "
           "(baseline = 0, reference = 1).")
     print(f"  run log, snapshots, signed result: {Path(result['result_file']).parent}")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from autolab_mcp.core.cores import lease_timing_core
 from autolab_mcp.core.sandbox import make_backend
-from autolab_mcp.core.sandbox.base import ExecRequest, Limits
+from autolab_mcp.core.sandbox.base import SCORER_UID, ExecRequest, Limits
 
-PROBE = "grep -h Cpus_allowed_list /proc/self/status; cat /proc/self/cgroup"
+PROBE = "grep -h Cpus_allowed_list /proc/self/status"
 
 
 def selfcheck(backend_name: str = "bwrap", queue_timeout_sec: float = 60.0) -> dict[str, object]:
@@ -24,16 +24,11 @@ def selfcheck(backend_name: str = "bwrap", queue_timeout_sec: float = 60.0) -> d
     with tempfile.TemporaryDirectory(prefix="autolab-selfcheck-") as workspace, \
             lease_timing_core(queue_timeout_sec) as lease:
         result = backend.run(ExecRequest(command=PROBE, workspace=Path(workspace), cpu=lease.core,
-                                         limits=Limits(wall_sec=30, memory_mb=256, pids=32)))
-    cpus, cgroups = "", []
-    for line in result.output_tail.splitlines():
-        if line.startswith("Cpus_allowed_list:"):
-            cpus = line.split(":", 1)[1].strip()
-        elif line.count(":") >= 2:
-            cgroups.append(line)
+                                         uid=SCORER_UID, limits=Limits(wall_sec=30, memory_mb=256, pids=32)))
+    cpus = result.output_tail.partition("Cpus_allowed_list:")[2].strip()
     report: dict[str, object] = {
         "backend": backend_name, "exit_code": result.exit_code, "limits_mode": result.limits_mode,
-        "timing_core": lease.core, "cpus_allowed": cpus, "cgroups": cgroups,
+        "timing_core": lease.core, "cpus_allowed": cpus,
     }
     report["ok"] = result.ok and result.limits_mode == "cgroup" and cpus == str(lease.core)
     return report

@@ -29,10 +29,9 @@ fi
 # Built every time: seconds when nothing changed (cached layers), and the scorer then runs this
 # checkout's code, not an image's from weeks ago.
 if [[ -z $have ]]; then say "no scorer image yet: building $IMAGE with $TASK (a minute or two, once)"; fi
-tasks=$TASK
-[[ $have == all ]] && tasks=all
-[[ -n $have && $have != all && " $have " != *" $TASK "* ]] && tasks="$have $TASK"
-[[ -n $have && $have != all && " $have " == *" $TASK "* ]] && tasks=$have
+if [[ -z $have ]]; then tasks=$TASK
+elif [[ $have == all || " $have " == *" $TASK "* ]]; then tasks=$have
+else tasks="$have $TASK"; fi
 TASKS=$tasks bash "$ROOT/scripts/build-scorer-image.sh"
 eval "$(bash "$ROOT/scripts/scorer-container.sh" start)"
 name=${AUTOLAB_SCORER_NAME:-autolab-scorer}

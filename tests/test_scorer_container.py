@@ -28,7 +28,7 @@ from mcp import Client
 
 from autolab_mcp.core.cores import lease_timing_core, timing_core
 from autolab_mcp.core.taskspec import find_task
-from clients.demo import _hidden_from_server
+from clients.demo import hidden_files_seen, hidden_from_server
 from clients.scripted import run_episode, server_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,16 +112,13 @@ def test_a_server_that_never_saw_the_hidden_files_plays_an_episode_against_the_c
     extra = ["--scorer-url", f"unix:{container.socket}", "--scorer-token-file", str(container.token_file),
              "--scorer-public-key", str(container.public_key)]
     pid_file = tmp_path / "server.pid"
-    params = _hidden_from_server(server_params(str(bundle), run_dir, extra), ROOT / "tasks", pid_file)
+    params = hidden_from_server(server_params(str(bundle), run_dir, extra), ROOT / "tasks", pid_file)
     seen: list[Path] = []
 
     async def episode() -> dict:
         async with Client(params, read_timeout_seconds=600) as client:
             result = await run_episode(client, find_task(TASK))
-            server_root = Path(f"/proc/{pid_file.read_text().strip()}/root")
-            for hidden in ("tests", "solution"):
-                seen.extend(p for p in (server_root / str(ROOT / "tasks" / TASK / hidden).lstrip("/")).rglob("*")
-                            if p.is_file())
+            seen.extend(hidden_files_seen(pid_file, ROOT / "tasks" / TASK))
             return result
 
     result = anyio.run(episode)
@@ -138,3 +135,28 @@ def test_a_server_that_never_saw_the_hidden_files_plays_an_episode_against_the_c
     assert verify.returncode == 0 and json.loads(verify.stdout)["verified"], verify.stdout + verify.stderr
     record = json.loads(Path(result["result_file"]).read_text())
     assert container.health()["key_id"] in json.dumps(record)
+
+
+def test_a_client_that_hangs_up_mid_evaluation_frees_the_containers_timing_core_within_two_seconds(
+        container: Container) -> None:
+    import base64
+    import time
+
+    from autolab_mcp.core.archive import tar_directory_files
+    from autolab_mcp.core.cores import CoreBusy
+
+    task = find_task(TASK)
+    archive = tar_directory_files(task.environment_dir, ["solve.py"])  # the slow baseline: seconds of work
+    body = {"task": TASK, "split": "final", "archive_b64": base64.b64encode(archive).decode(), "request_id": "hangup"}
+    with httpx.Client(base_url="http://scorer", transport=httpx.HTTPTransport(uds=str(container.socket)),
+                      headers={"authorization": f"Bearer {container.token_file.read_text().strip()}"},
+                      timeout=1.5) as http, pytest.raises(httpx.ReadTimeout):
+        http.post("/v1/evaluate", json=body)  # gives up after 1.5 s and closes the connection
+    hung_up = time.monotonic()
+    with pytest.raises(CoreBusy), lease_timing_core(0.1):
+        pass  # still evaluating the moment the client left: the core is the container's
+    with lease_timing_core(2.0):
+        freed_after = time.monotonic() - hung_up
+    while container.health()["active_evaluations"] and time.monotonic() - hung_up < 2.0:
+        time.sleep(0.05)  # the count drops just after the core is released
+    assert freed_after < 2.0 and container.health()["active_evaluations"] == 0

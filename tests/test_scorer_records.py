@@ -7,7 +7,9 @@ keeps candidate-chosen text from the agent."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from autolab_mcp.core.archive import tar_directory_files
 from autolab_mcp.core.taskspec import load_task
 from scorer import reasons
-from scorer.evaluate import evaluate_submission
+from scorer.evaluate import SubmissionError, evaluate_submission, extract_submission
 from scorer.seeds import evaluation_seed, load_or_create_secret, seed_commitment
 from tests.task_helpers import TASKS_DIR, needs_sandbox
 
@@ -121,3 +123,34 @@ def test_literal_data_past_the_caps_is_refused_before_the_task_runs(probe_task, 
     assert not record.valid and record.score == 0
     assert record.reason.startswith("the editable sources hold more literal data")
     assert "seed" not in record.details and "literals" in record.details  # the task's evaluate never ran
+
+
+def _tar(name: str, data: bytes = b"x = 1\n", kind: bytes = tarfile.REGTYPE) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        member = tarfile.TarInfo(name)
+        member.type, member.size = kind, (len(data) if kind == tarfile.REGTYPE else 0)
+        if kind == tarfile.SYMTYPE:
+            member.linkname = "/etc/passwd"
+        tar.addfile(member, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["../solve.py", "/solve.py", "./solve.py", "sub/../solve.py", "solve.py/",
+                                  "check.py"])
+def test_the_scorer_refuses_submitted_paths_outside_the_editable_set_and_writes_nothing(
+        name: str, tmp_path: Path) -> None:
+    dest = tmp_path / "candidate"
+    dest.mkdir()
+    with pytest.raises(SubmissionError):
+        extract_submission(_tar(name), dest, ["solve.py", "sub/*.py"])
+    assert not any(tmp_path.rglob("solve.py"))
+
+
+def test_the_scorer_refuses_links_and_writes_editable_files_with_only_their_x_bit(tmp_path: Path) -> None:
+    with pytest.raises(SubmissionError):
+        extract_submission(_tar("solve.py", kind=tarfile.SYMTYPE), tmp_path, ["solve.py"])
+    assert not (tmp_path / "solve.py").exists()
+    hashes = extract_submission(_tar("sub/new.py", b"y = 2\n"), tmp_path, ["sub/*.py"])
+    assert (tmp_path / "sub" / "new.py").read_bytes() == b"y = 2\n" and list(hashes) == ["sub/new.py"]
+    assert (tmp_path / "sub" / "new.py").stat().st_mode & 0o7777 == 0o644
