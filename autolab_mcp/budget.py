@@ -22,6 +22,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, model_validator
 
+from autolab_mcp.core.errors import Refusal
 from autolab_mcp.core.rundir_files import RunDirWriteError, atomic_write_text, read_model
 
 log = logging.getLogger("autolab.budget")
@@ -29,7 +30,7 @@ log = logging.getLogger("autolab.budget")
 WallMode = Literal["serving", "real"]
 
 
-class BudgetExhausted(RuntimeError):
+class BudgetExhausted(Refusal):
     """A call was refused because a budget kind is spent; nothing was charged."""
 
 

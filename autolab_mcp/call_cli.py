@@ -21,17 +21,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from autolab_mcp.core.errors import AutolabError
+
 POLL_WAIT_SEC = 50  # the server's maximum wait per poll
 READ_TIMEOUT_SEC = 180  # one request: a poll waits at most POLL_WAIT_SEC on the server
 SCORING = ("get_metric", "submit", "score_status")
 LOCKED = "already being served by another process"
 
 
-class UsageError(Exception):
+class UsageError(AutolabError):
     """Bad usage: exit 2 with what is allowed."""
 
 
-class Refused(Exception):
+class Refused(AutolabError):
     """The server (or the connection to it) said no: exit 1."""
 
 

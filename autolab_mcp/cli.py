@@ -132,11 +132,11 @@ def _make_scorer(args: argparse.Namespace, task: Any) -> Any:
         raise ScorerUnavailable("--scorer-url needs --scorer-token-file FILE (this server's bearer token)")
     public_key = None
     if args.scorer_public_key:
-        from autolab_mcp.core.signatures import load_public_key
+        from autolab_mcp.core.signatures import PublicKeyError, load_public_key
 
         try:
             public_key = load_public_key(args.scorer_public_key)
-        except ValueError as exc:
+        except PublicKeyError as exc:
             raise ScorerUnavailable(str(exc)) from None
     return RemoteScorer(args.scorer_url, read_token_file(args.scorer_token_file), task.name,
                         eval_timeout=eval_timeout, public_key=public_key)

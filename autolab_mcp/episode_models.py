@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from autolab_mcp.budget import WallMode
+from autolab_mcp.core.errors import Refusal
+from autolab_mcp.core.rundir import RunMeta  # noqa: F401  (re-exported)
 from autolab_mcp.core.sandbox.base import KilledBy
 
 MAX_COMMAND_CHARS = 100_000
@@ -15,7 +17,7 @@ MAX_COMMAND_CHARS = 100_000
 ExperimentStatus = Literal["running", "finished", "killed", "interrupted", "failed"]
 
 
-class EpisodeError(RuntimeError):
+class EpisodeError(Refusal):
     """A refused request; the message is meant for the agent and says what is allowed."""
 
 
@@ -26,15 +28,6 @@ class BudgetOverrides(BaseModel):
     compute_sec: float | None = None
     experiments: int | None = None
     score_calls: int | None = None
-
-
-class RunMeta(BaseModel):
-    run_id: str
-    task: str
-    task_root: str
-    created: str
-    backend: str
-    editable: list[str]
 
 
 class ExperimentInfo(BaseModel):

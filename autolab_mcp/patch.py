@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from autolab_mcp.core.errors import Refusal
+
 EXPECTED = "a unified diff as printed by `git diff` or `diff -u`"
 #: Largest line number or count accepted in a hunk header.
 MAX_LINE_NUMBER = 10**8
@@ -24,7 +26,7 @@ _MODE_RE = re.compile(r"[0-7]{6}")
 _BINARY_RE = re.compile(r"Binary files (.*) and (.*) differ")
 
 
-class PatchError(ValueError):
+class PatchError(Refusal):
     """The patch is malformed or does not apply; the message says where and why."""
 
 

@@ -22,12 +22,13 @@ from pathlib import Path
 import httpx
 
 from autolab_mcp.core import signatures
+from autolab_mcp.core.errors import AutolabError, Refusal
 from autolab_mcp.core.wire import Health, SignedRecord, Split
 
 log = logging.getLogger("autolab.scorer_client")
 
 
-class ScorerUnavailable(RuntimeError):
+class ScorerUnavailable(AutolabError):
     """The scorer did not answer in time or crashed; the call is not charged."""
 
 
@@ -35,7 +36,7 @@ class ScorerTimeout(ScorerUnavailable):
     """The scorer accepted the request but did not answer in time (hung)."""
 
 
-class ScorerRejected(ValueError):
+class ScorerRejected(Refusal):
     """The scorer refused the request (bad archive, wrong token); the message says why."""
 
 

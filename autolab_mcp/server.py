@@ -23,20 +23,28 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from autolab_mcp.budget import BudgetExhausted, BudgetReport
+from autolab_mcp.budget import BudgetReport
+from autolab_mcp.core.errors import Refusal
 from autolab_mcp.core.rundir_files import RunDirWriteError
-from autolab_mcp.episode import Episode, EpisodeError, ExperimentInfo, MetricResult, SubmitResult
+from autolab_mcp.episode import Episode, ExperimentInfo, MetricResult, SubmitResult
 from autolab_mcp.log_relay import LogRelay
-from autolab_mcp.patch import PatchError
 from autolab_mcp.runlog import clip_value
 from autolab_mcp.score_jobs import ScoreJobInfo
-from autolab_mcp.workspace import Change, FileListing, FileRead, SnapshotInfo, WorkspaceError
+from autolab_mcp.workspace import Change, FileListing, FileRead, SnapshotInfo
 
 log = logging.getLogger("autolab.server")
 T = TypeVar("T")
 MAX_WAIT_SEC = 50.0
-REFUSALS = (EpisodeError, WorkspaceError, PatchError, BudgetExhausted, RunDirWriteError, ValueError)
 CANCELLED_BY_CLIENT = "cancelled by the client (notifications/cancelled)"
+INTERNAL_ERROR = "internal error"
+
+
+def internal_error(tool: str) -> ToolError:
+    """What the agent hears of a fault of ours: that it happened, never its text (which may carry values
+    the candidate chose, or the server's paths); the traceback goes to the server's log."""
+    log.exception("%s failed with an internal error", tool)
+    return ToolError(f"{tool} failed with an internal error of the server (logged there); this is not a refusal "
+                     "of the request, and retrying may work")
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 EDIT = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)
@@ -114,9 +122,12 @@ def build_server(episode: Episode) -> MCPServer:
         started = time.monotonic()
         try:
             result = fn()
-        except REFUSALS as exc:
+        except Refusal as exc:
             record(tool, args, started, error=str(exc))
             raise ToolError(str(exc)) from exc
+        except Exception as exc:
+            record(tool, args, started, error=INTERNAL_ERROR)
+            raise internal_error(tool) from exc
         record(tool, args, started, result=result)
         return result
 
@@ -124,10 +135,13 @@ def build_server(episode: Episode) -> MCPServer:
         started = time.monotonic()
         try:
             result = await fn()
-        except REFUSALS as exc:
+        except Refusal as exc:
             record(tool, args, started, error=str(exc))
             await relay.flush(ctx)
             raise ToolError(str(exc)) from exc
+        except Exception as exc:
+            record(tool, args, started, error=INTERNAL_ERROR)
+            raise internal_error(tool) from exc
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(lambda: record(tool, args, started, error=CANCELLED_BY_CLIENT))

@@ -35,6 +35,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from autolab_mcp.core.editable import EditableGlobError, EditablePolicy
+from autolab_mcp.core.errors import Refusal
 from autolab_mcp.patch import PatchError, apply_file_patch, parse_patch
 
 MAX_PATH_CHARS = 4096
@@ -60,7 +61,7 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 FileType = Literal["file", "dir", "symlink", "other"]
 
 
-class WorkspaceError(ValueError):
+class WorkspaceError(Refusal):
     """A refused or failed workspace operation; the message says what was wrong and what is allowed."""
 
 

@@ -21,6 +21,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 from autolab_mcp.core.editable import editable_files
+from autolab_mcp.core.errors import AutolabError
 from autolab_mcp.core.taskspec import Task, find_task
 
 Printer = Callable[[str], None]
@@ -30,7 +31,7 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-class ToolFailed(RuntimeError):
+class ToolFailed(AutolabError):
     pass
 
 

@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from autolab_mcp.core.errors import AutolabError
 from autolab_mcp.core.sandbox.common import kill_live_sandboxes
 from autolab_mcp.core.taskspec import Task, TaskSpecError, load_task
 from scorer.service import DEFAULT_QUEUE_TIMEOUT_SEC, Scorer
@@ -22,7 +23,7 @@ log = logging.getLogger("autolab.scorer")
 MIN_TOKEN_CHARS = 16
 
 
-class ConfigError(ValueError):
+class ConfigError(AutolabError):
     """The scorer's command line or one of its files is unusable; the message says what to fix."""
 
 

@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 
 from autolab_mcp.core.editable import matches
+from autolab_mcp.core.errors import Refusal
 from autolab_mcp.core.sandbox.base import SCORER_UID, Limits, SandboxBackend
 from autolab_mcp.core.taskspec import Task
 from autolab_mcp.core.wire import ScoreRecord, Split
@@ -32,7 +33,7 @@ from scorer.seeds import evaluation_seed, seed_commitment
 MAX_SUBMISSION_BYTES = 64 * 1024 * 1024
 
 
-class SubmissionError(ValueError):
+class SubmissionError(Refusal):
     """The submitted archive is unusable (not a tar, not editable files, too large)."""
 
 

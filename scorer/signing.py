@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from autolab_mcp.core import signatures
+from autolab_mcp.core.errors import AutolabError
 from autolab_mcp.core.signatures import PublicKey, canonical, public_key_text, scorer_state_path
 
 __all__ = ["SigningKeyError", "canonical", "default_signing_key_path", "legacy_hmac_key_id", "legacy_hmac_key_path",
@@ -38,7 +39,7 @@ __all__ = ["SigningKeyError", "canonical", "default_signing_key_path", "legacy_h
            "load_or_create_signing_key", "public_key_of", "public_key_path", "sign_record"]
 
 
-class SigningKeyError(ValueError):
+class SigningKeyError(AutolabError):
     """The signing key file is unreadable or malformed (the message is one line)."""
 
 

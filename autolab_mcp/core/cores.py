@@ -26,17 +26,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from autolab_mcp.core.errors import AutolabError
+
 #: Where lock files live when we run as root; otherwise a per-user directory under the temp dir.
 ROOT_LOCK_DIR = Path("/run/autolab-mcp/locks")
 LOCK_DIR_ENV = "AUTOLAB_LOCK_DIR"
 _POLL_SEC = 0.05
 
 
-class CoreBusy(TimeoutError):
+class CoreBusy(AutolabError, TimeoutError):
     """The timing core stayed held by other evaluations for longer than the caller would wait."""
 
 
-class LeaseCancelled(Exception):
+class LeaseCancelled(AutolabError):
     """The caller gave up waiting for the timing core (its client is gone)."""
 
 

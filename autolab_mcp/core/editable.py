@@ -41,6 +41,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from autolab_mcp.core.errors import AutolabError
+
 _ALLOWED = (
     "a glob is a relative '/'-separated path whose segments use literal characters, '*', '?', "
     "'[abc]', '[a-z]', '[!abc]', and '**' as a whole segment for any number of directories, "
@@ -48,7 +50,7 @@ _ALLOWED = (
 )
 
 
-class EditableGlobError(ValueError):
+class EditableGlobError(AutolabError, ValueError):
     """An editable glob (or the list of them) is malformed; the message says what and what is allowed."""
 
 

@@ -18,16 +18,18 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from autolab_mcp.core.errors import AutolabError, Refusal
+
 M = TypeVar("M", bound=BaseModel)
 
 _MAX_INPUT_REPR = 60
 
 
-class RunDirCorrupt(RuntimeError):
+class RunDirCorrupt(AutolabError):
     """A run-directory file is missing or unreadable; the message is one line naming the file and the fault."""
 
 
-class RunDirWriteError(RuntimeError):
+class RunDirWriteError(Refusal):
     """A run-directory file could not be written (disk full, read-only); the message is one line."""
 
 

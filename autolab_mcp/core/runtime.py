@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from autolab_mcp.core.errors import AutolabError
+
 #: Bump when the layout of a built runtime changes, so old cache entries are not reused.
 RUNTIME_FORMAT = 1
 _MARKER = ".autolab-runtime.json"
@@ -35,7 +37,7 @@ _FALLBACK_PYTHON = Path("/usr/bin/python3")
 _RELOCATABLE_SHEBANG = b"#!/bin/sh\n'''exec' \"$(dirname -- \"$0\")/python\" \"$0\" \"$@\"\n' '''\n"
 
 
-class RuntimeBuildError(RuntimeError):
+class RuntimeBuildError(AutolabError):
     """A runtime venv could not be built (the message ends with the tool's output)."""
 
 

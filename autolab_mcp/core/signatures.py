@@ -30,6 +30,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from autolab_mcp.core.errors import AutolabError
+
 #: the type verify_record takes (cryptography's own)
 PublicKey = Ed25519PublicKey
 
@@ -38,7 +40,7 @@ PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 
 
-class PublicKeyError(ValueError):
+class PublicKeyError(AutolabError, ValueError):
     """A public key file that is missing, unreadable, torn or malformed (the message is one line)."""
 
 

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from autolab_mcp.core.errors import AutolabError
+
 Axis = Literal["faster", "smarter", "smaller"]
 
 
@@ -112,7 +114,7 @@ class TaskConfig(_Open):
     autolab: AutolabSection = Field(default_factory=AutolabSection)
 
 
-class TaskSpecError(ValueError):
+class TaskSpecError(AutolabError, ValueError):
     """A task directory or its task.toml is broken; the message says where and what is expected."""
 
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from autolab_mcp.core.errors import AutolabError
 from autolab_mcp.core.taskspec import Task
 from clients.agents.trajectory import RecordingClient
 
@@ -59,7 +60,7 @@ class Agent(Protocol):
         """Drive the episode through ctx.client until submitted, out of budget or out of turns."""
 
 
-class AgentError(RuntimeError):
+class AgentError(AutolabError):
     """The agent could not go on (bad configuration, the model API failed for good)."""
 
 

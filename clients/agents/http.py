@@ -17,13 +17,15 @@ from typing import Any
 import anyio
 import httpx
 
+from autolab_mcp.core.errors import AutolabError
+
 log = logging.getLogger("autolab.agents.http")
 
 RETRY_STATUS = {408, 409, 429} | set(range(500, 600))
 MAX_SERVER_WAIT = 300.0  # a retry-after longer than this is capped
 
 
-class APIError(RuntimeError):
+class APIError(AutolabError):
     def __init__(self, message: str, status: int | None = None, body: str = "") -> None:
         super().__init__(message)
         self.status = status

@@ -12,6 +12,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from autolab_mcp.core.errors import AutolabError
+
 #: Where the workspace appears inside every sandbox.
 WORKSPACE_MOUNT = "/workspace"
 #: Where the task's runtime environment (a venv) appears inside every sandbox.
@@ -104,7 +106,7 @@ class ExecResult(BaseModel):
         return self.exit_code == 0 and not (self.timed_out or self.oom_killed or self.cancelled)
 
 
-class SandboxError(RuntimeError):
+class SandboxError(AutolabError):
     """The sandbox itself could not be set up (not a failure of the command)."""
 
 
