@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from autolab_mcp.core.errors import AutolabError
+from autolab_mcp.core.rundir import RunDir
 
 POLL_WAIT_SEC = 50  # the server's maximum wait per poll
 READ_TIMEOUT_SEC = 180  # one request: a poll waits at most POLL_WAIT_SEC on the server
@@ -244,8 +245,8 @@ def _validate(args: argparse.Namespace) -> None:
         if args.no_wait and args.tool == "run_experiment":
             raise UsageError("--no-wait needs --url: with --resume the server stops after this call, and a "
                              "running experiment with it")
-        if not (args.run_dir / args.resume / "meta.json").exists():
-            runs = sorted(p.name for p in args.run_dir.glob("*") if (p / "meta.json").exists())
+        if not RunDir.under(args.run_dir, args.resume).exists():
+            runs = [run.run_id for run in RunDir.all_in(args.run_dir)]
             raise UsageError(f"no run {args.resume!r} in {args.run_dir}; runs there: {', '.join(runs) or 'none'}")
 
 

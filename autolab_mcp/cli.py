@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autolab_mcp.core.rundir import RunDir
 from autolab_mcp.core.signatures import default_public_key_path
 from autolab_mcp.core.taskspec import TaskSpecError, find_task, list_tasks
 
@@ -35,7 +36,7 @@ def _exit_on_signal(signum: int, _frame: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import anyio
 
-    from autolab_mcp.core.rundir_files import RunDirCorrupt, RunDirWriteError, read_json
+    from autolab_mcp.core.rundir_files import RunDirCorrupt, RunDirWriteError
     from autolab_mcp.core.sandbox import make_backend
     from autolab_mcp.core.taskspec import load_task
     from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
@@ -53,18 +54,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
     backend = make_backend(args.backend)
     if args.resume:
-        run_dir = runs_dir / args.resume
-        if not (run_dir / "meta.json").exists():
+        run = RunDir.under(runs_dir, args.resume)
+        if not run.exists():
             print(f"error: no run {args.resume!r} in {runs_dir}", file=sys.stderr)
             return 2
         try:
-            meta = read_json(run_dir / "meta.json", "run metadata")
+            meta = run.read_meta_document()
             task = load_task(str(meta["task_root"]), public_only=bool(args.scorer_url))
         except RunDirCorrupt as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except KeyError:
-            print(f"error: run metadata {run_dir / 'meta.json'} has no task_root", file=sys.stderr)
+            print(f"error: run metadata {run.meta} has no task_root", file=sys.stderr)
             return 2
     else:
         if not args.task:
@@ -192,9 +193,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _run_summary(run_dir: Path) -> dict[str, Any]:
-    meta = json.loads((run_dir / "meta.json").read_text())
-    budget = json.loads((run_dir / "budget.json").read_text()) if (run_dir / "budget.json").exists() else {}
-    result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").exists() else None
+    run = RunDir(run_dir)
+    meta = run.read_meta_document()
+    budget = run.read_budget_document()
+    result = run.read_result_document()
     return {
         "run_id": meta["run_id"], "task": meta["task"], "created": meta["created"],
         "status": "submitted" if result else "open",
@@ -211,7 +213,7 @@ def verify_result(run_dir: Path, public_key_path: Path | None = None) -> tuple[b
     from autolab_mcp.core import signatures
     from autolab_mcp.workspace import SnapshotStore
 
-    path = run_dir / "result.json"
+    path = RunDir(run_dir).result
     if not path.exists():
         return False, "no result.json: the run was not submitted"
     try:
@@ -239,7 +241,7 @@ def verify_result(run_dir: Path, public_key_path: Path | None = None) -> tuple[b
     if doc.get("run_id") != run_id or record.get("request_id") != f"{run_id}/{doc.get('snapshot')}":
         return False, "the signed record belongs to another run or snapshot"
     try:
-        manifest = SnapshotStore(run_dir / "snapshots").manifest(doc["snapshot"])
+        manifest = SnapshotStore(RunDir(run_dir).snapshots).manifest(doc["snapshot"])
     except (OSError, ValueError, KeyError):
         return False, f"snapshot {doc.get('snapshot')} is not in this run's history"
     if manifest != record.get("files"):
@@ -251,7 +253,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs_dir: Path = args.run_dir
     if args.run_id:
         run_dir = runs_dir / args.run_id
-        if not (run_dir / "meta.json").exists():
+        if not RunDir(run_dir).exists():
             print(f"error: no run {args.run_id!r} in {runs_dir}", file=sys.stderr)
             return 2
         summary = _run_summary(run_dir)
@@ -265,10 +267,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             for key, value in summary.items():
                 print(f"{key:>18}: {value}")
             if args.events:
-                for line in (run_dir / "events.jsonl").read_text(errors="replace").splitlines():
+                for line in RunDir(run_dir).iter_event_lines():
                     print(line)
         return 0 if not args.verify or summary["verified"] else 1
-    rows = [_run_summary(p) for p in sorted(runs_dir.glob("*")) if (p / "meta.json").exists()]
+    rows = [_run_summary(run.path) for run in RunDir.all_in(runs_dir)]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

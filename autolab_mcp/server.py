@@ -25,12 +25,10 @@ from pydantic import BaseModel, Field
 
 from autolab_mcp.budget import BudgetReport
 from autolab_mcp.core.errors import Refusal
-from autolab_mcp.core.rundir_files import RunDirWriteError
-from autolab_mcp.episode import Episode, ExperimentInfo, MetricResult, SubmitResult
+from autolab_mcp.episode import DiffResult, Episode, ExperimentInfo, HistoryEntry, MetricResult, SubmitResult
 from autolab_mcp.log_relay import LogRelay
 from autolab_mcp.runlog import clip_value
-from autolab_mcp.score_jobs import ScoreJobInfo
-from autolab_mcp.workspace import Change, FileListing, FileRead, SnapshotInfo
+from autolab_mcp.workspace import Change, FileListing, FileRead
 
 log = logging.getLogger("autolab.server")
 T = TypeVar("T")
@@ -69,18 +67,6 @@ def _version() -> str:
         return "0+unknown"
 
 
-class HistoryEntry(BaseModel):
-    snapshots: list[SnapshotInfo]
-    experiments: list[ExperimentInfo]
-    scores: list[ScoreJobInfo] = Field(default_factory=list, description="every get_metric/submit job")
-
-
-class DiffResult(BaseModel):
-    a: str
-    b: str
-    diff: str
-
-
 def _summary(value: Any) -> Any:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
@@ -108,15 +94,8 @@ def build_server(episode: Episode) -> MCPServer:
     relay = LogRelay(mcp)
 
     def record(tool: str, args: dict[str, Any], started: float, result: Any = None, error: str | None = None) -> None:
-        episode.note_tool_call()
-        try:
-            episode.log.append(
-                "tool", tool=tool, args=args, ok=error is None, error=error,
-                result=None if result is None else _summary(result), seconds=round(time.monotonic() - started, 4),
-                budget=episode.ledger.report().model_dump(),
-            )
-        except RunDirWriteError as exc:  # a full disk must not turn the answer itself into an error
-            log.warning("could not log the %s call: %s", tool, exc)
+        episode.record_tool_call(tool, args, seconds=time.monotonic() - started, error=error,
+                                 result=None if result is None else _summary(result))
 
     def call(tool: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -153,13 +132,13 @@ def build_server(episode: Episode) -> MCPServer:
     @mcp.tool(title="List files", annotations=READ_ONLY)
     def list_files(path: str = ".") -> FileListing:
         """List files under a workspace directory (recursive); marks which files are editable."""
-        return call("list_files", {"path": path}, lambda: episode.workspace.listing(path))
+        return call("list_files", {"path": path}, lambda: episode.list_files(path))
 
     @mcp.tool(title="Read a file", annotations=READ_ONLY)
     def read_file(path: str, offset: Offset = 0, limit: Limit = None) -> FileRead:
         """Read a workspace file (UTF-8). At most 256 KiB per call; page with offset/limit (bytes)."""
         return call("read_file", {"path": path, "offset": offset, "limit": limit},
-                    lambda: episode.workspace.read_file(path, offset=offset, limit=limit))
+                    lambda: episode.read_file(path, offset=offset, limit=limit))
 
     @mcp.tool(title="Write a file", annotations=EDIT)
     def write_file(path: str, content: str) -> Change:
@@ -265,15 +244,12 @@ def build_server(episode: Episode) -> MCPServer:
     @mcp.tool(title="History", annotations=READ_ONLY)
     def history() -> HistoryEntry:
         """Every snapshot (one per change), every experiment and every scoring call, oldest first."""
-        return call("history", {}, lambda: HistoryEntry(snapshots=episode.workspace.history(),
-                                                        experiments=episode.experiments(),
-                                                        scores=episode.score_jobs()))
+        return call("history", {}, episode.history)
 
     @mcp.tool(title="Diff snapshots", annotations=READ_ONLY)
     def diff(a: str, b: str | None = None) -> DiffResult:
         """Unified diff between snapshot `a` and snapshot `b` (default: the current workspace)."""
-        return call("diff", {"a": a, "b": b},
-                    lambda: DiffResult(a=a, b=b or "workspace", diff=episode.workspace.diff(a, b)))
+        return call("diff", {"a": a, "b": b}, lambda: episode.diff(a, b))
 
     @mcp.tool(title="Restore a snapshot", annotations=EDIT)
     def restore(snapshot: str) -> Change:
@@ -299,8 +275,7 @@ def build_server(episode: Episode) -> MCPServer:
         return f"{task.instruction.rstrip()}\n\n{episode_budget_text()}\n"
 
     def episode_budget_text() -> str:
-        lim = episode.ledger.limits
-        mode = episode.ledger.wall_mode
+        lim, mode = episode.budget_limits()
         clock = "since the episode started" if mode == "real" else "while a server runs the episode"
         return (
             "## This episode's budget (authoritative)\n\n"
@@ -320,12 +295,13 @@ def build_server(episode: Episode) -> MCPServer:
     @mcp.resource("autolab://task", name="task", mime_type="application/json")
     def task_spec() -> str:
         """The task's public spec: axis, metric, direction, editable files, budgets (no hidden data)."""
+        limits, wall_mode = episode.budget_limits()
         return json.dumps({
             "name": task.name, "axis": cfg.metadata.axis, "metric": cfg.optimization.metric,
             "direction": cfg.optimization.direction, "scale": cfg.autolab.scale,
             "editable": cfg.autolab.editable, "quality_gate": cfg.autolab.quality_gate,
             "baseline": cfg.optimization.baseline.model_dump(), "reference": cfg.optimization.reference.model_dump(),
-            "budget": episode.ledger.limits.model_dump(), "wall_mode": episode.ledger.wall_mode,
+            "budget": limits.model_dump(), "wall_mode": wall_mode,
             "experiment_timeout_sec": cap, "measures_time": task.needs_timing_core,
             "max_editable_bytes": cfg.autolab.max_editable_bytes,
             "max_literal_chars": cfg.autolab.max_literal_chars,

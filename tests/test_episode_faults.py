@@ -131,7 +131,7 @@ async def test_server_killed_mid_evaluation_frees_the_core_at_once_and_resume_re
         assert len(interrupted) == 1 and interrupted[0]["refunded"] is (call == "get_metric"), events[-3:]
         assert resumed.budget().score_calls.used == 0 and not resumed.submitted
         assert events[-1]["kind"] == "episode_resumed" and events[-1]["interrupted_scores"] == [pending["id"]]
-        assert resumed._score_jobs.new_id() > pending["id"]  # job ids continue past the interrupted one
+        assert resumed.submission._score_jobs.new_id() > pending["id"]  # job ids continue past the interrupted one
     finally:
         resumed.close()
 

@@ -50,7 +50,7 @@ class RunDir:
         """Every run directory directly under `runs_dir` (those with a meta.json), sorted by name."""
         if not runs_dir.is_dir():
             return []
-        return [cls(p) for p in sorted(runs_dir.iterdir()) if (p / "meta.json").exists()]
+        return [run for run in map(cls, sorted(runs_dir.iterdir())) if run.exists()]
 
     @property
     def run_id(self) -> str:

@@ -1,64 +1,60 @@
-"""Scoring an episode: get_metric and submit as jobs with a handle (score_jobs.py).
+"""Scoring an episode: get_metric and submit as jobs with a handle (score_jobs.py), the auto-submit
+when the wall budget runs out, and the signed result record.
 
-An Episode mixes this in; it owns the scoring state (jobs, the submitted result) and the
-rules around it: a feedback call is charged up front and refunded when the evaluation fails
-or is interrupted by a crash; a submit freezes the episode and the budget clock; events.jsonl
-gets score_started and exactly one of score / submitted / score_failed / score_interrupted.
+The rules: a feedback call is charged up front and refunded when the evaluation fails or is
+interrupted by a crash; a submit freezes the episode and the budget clock; events.jsonl gets
+score_started and exactly one of score / submitted / score_failed / score_interrupted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from autolab_mcp.budget import BudgetExhausted, Ledger
-from autolab_mcp.core.rundir_files import RunDirCorrupt, atomic_write_text, disk_refusals_as, read_json
+from autolab_mcp.core.rundir import RunDir, RunMeta
+from autolab_mcp.core.rundir_files import RunDirCorrupt, atomic_write_text, disk_refusals_as
 from autolab_mcp.core.taskspec import Task
-from autolab_mcp.episode_models import EpisodeError, MetricResult, RunMeta, SubmitResult
+from autolab_mcp.core.wire import ScoreRecord, SignedRecord
+from autolab_mcp.episode.experiments import ExperimentRunner
+from autolab_mcp.episode.models import EpisodeError, MetricResult, SubmitResult
+from autolab_mcp.episode.score_jobs import ScoreJob, ScoreJobInfo, ScoreJobs
 from autolab_mcp.runlog import RunLog
-from autolab_mcp.score_jobs import ScoreJob, ScoreJobInfo, ScoreJobs
 from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerTimeout, ScorerUnavailable
 from autolab_mcp.workspace import Workspace, WorkspaceError
 
-if TYPE_CHECKING:
-    from autolab_mcp.core.sandbox.base import KillReason
-
 log = logging.getLogger("autolab.episode")
 
+__all__ = ["Submission"]
 
-class ScoringMixin:
-    """get_metric / submit / score_status for an Episode (which provides the attributes below)."""
 
-    run_dir: Path
-    task: Task
-    meta: RunMeta
-    workspace: Workspace
-    ledger: Ledger
-    scorer: ScorerProcess | None
-    log: RunLog
-    _lock: threading.RLock
-    _score_jobs: ScoreJobs
-    _submitting: bool
-    _result: SubmitResult | None
-    _timer: threading.Timer | None
+class Submission:
+    """get_metric / submit / score_status of one episode, and whether it is still open. `lock` is the
+    episode's lock; experiments are frozen while an evaluation runs and killed by the submit."""
 
-    if TYPE_CHECKING:  # provided by Episode; declared for type checkers only, so nothing can silently no-op
-        def _require_active(self) -> None: ...
-
-        def _emit(self, kind: str, **details: Any) -> None: ...
-
-        def start_wall_timer(self) -> None: ...
-
-        def _experiments_frozen(self) -> contextlib.AbstractContextManager[None]: ...
-
-        def _kill_running(self, reason: KillReason, wait_sec: float) -> None: ...
+    def __init__(self, *, paths: RunDir, task: Task, meta: RunMeta, workspace: Workspace, ledger: Ledger,
+                 scorer: ScorerProcess | None, log: RunLog, lock: threading.RLock, experiments: ExperimentRunner,
+                 emit: Callable[..., None]) -> None:
+        self.paths = paths
+        self.task = task
+        self.meta = meta
+        self.workspace = workspace
+        self.ledger = ledger
+        self.scorer = scorer
+        self.log = log
+        self._lock = lock
+        self._experiments = experiments
+        self._emit = emit
+        self._score_jobs = ScoreJobs()
+        self._submitting = False
+        self._timer: threading.Timer | None = None
+        self._result: SubmitResult | None = self._load_result()
 
     @property
     def submitted(self) -> bool:
@@ -67,6 +63,38 @@ class ScoringMixin:
     @property
     def result(self) -> SubmitResult | None:
         return self._result
+
+    @property
+    def submitting(self) -> bool:
+        return self._submitting
+
+    def require_active(self) -> None:
+        """Raises EpisodeError once submitted, while submitting, or when the wall budget is spent (which
+        starts the automatic submission)."""
+        if self._result is not None:
+            raise EpisodeError(
+                f"the episode has ended: snapshot {self._result.snapshot} was submitted "
+                f"(score {self._result.score:.3f}); reading files, history and budget still works"
+            )
+        if self._submitting:
+            raise EpisodeError("the episode is being submitted; changes are no longer accepted")
+        try:
+            self.ledger.check_wall()
+        except BudgetExhausted as exc:
+            threading.Thread(target=self._auto_submit, daemon=True).start()
+            raise EpisodeError(str(exc)) from exc
+
+    def start_wall_timer(self) -> None:
+        """Submit the last snapshot automatically when the wall budget runs out."""
+        if self.submitted:
+            return
+        self._timer = threading.Timer(self.ledger.wall_left() + 0.05, self._auto_submit)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop_wall_timer(self) -> None:
+        if self._timer:
+            self._timer.cancel()
 
     # get_metric and submit are jobs (score_jobs.py): the call waits up to wait_sec and otherwise
     # answers `pending` with an id; events.jsonl gets score_started when a job starts and exactly one
@@ -80,8 +108,8 @@ class ScoringMixin:
     def start_metric(self) -> ScoreJob[MetricResult]:
         """Charge one score call and start the feedback evaluation; refusals charge nothing."""
         scorer = self._require_scorer()
-        with self._lock, disk_refusals_as(self.run_dir):
-            self._require_active()
+        with self._lock, disk_refusals_as(self.paths.path):
+            self.require_active()
             snapshot_id, archive = self.workspace.freeze()  # refused (unusable files) before anything is charged
             try:
                 self.ledger.charge_score_call()
@@ -96,7 +124,7 @@ class ScoringMixin:
 
         def work() -> MetricResult:
             try:
-                with self._experiments_frozen():
+                with self._experiments.frozen():
                     signed = self._evaluate(scorer, "feedback", archive, snapshot_id)
             except Exception as exc:
                 self.ledger.refund_score_call()
@@ -162,7 +190,7 @@ class ScoringMixin:
         last = finished[-1]
         return round(last.finished_at - last.started_at, 1)  # type: ignore[operator]
 
-    def _run_times(self, record: Any) -> dict[str, float | None]:
+    def _run_times(self, record: ScoreRecord) -> dict[str, float | None]:
         """Median run times of a task that measures time, one per side and two significant figures, so a
         run time read on a hidden split carries next to nothing about that split's inputs."""
         if not self.task.needs_timing_core:
@@ -177,7 +205,8 @@ class ScoringMixin:
         return self._score_jobs.infos()
 
     def _evaluate(self, scorer: ScorerProcess, split: Literal["feedback", "final"], archive: bytes,
-                  snapshot_id: str) -> Any:
+                  snapshot_id: str) -> SignedRecord:
+        """Raises EpisodeError (a Refusal, not charged) when the scorer refuses or is unavailable."""
         try:
             scorer.ensure_running()
             return scorer.client.evaluate(split, archive, request_id=f"{self.meta.run_id}/{snapshot_id}")
@@ -196,7 +225,7 @@ class ScoringMixin:
     def start_submit(self, snapshot_id: str | None = None, *, auto: bool = False) -> ScoreJob[SubmitResult]:
         """Freeze the episode and start the final evaluation (once); running experiments are cancelled."""
         scorer = self._require_scorer()
-        with self._lock, disk_refusals_as(self.run_dir):
+        with self._lock, disk_refusals_as(self.paths.path):
             if self._result is not None:
                 raise EpisodeError(f"already submitted snapshot {self._result.snapshot}; an episode is scored once")
             if self._submitting:
@@ -223,7 +252,7 @@ class ScoringMixin:
         chosen: str = snapshot_id
 
         def work() -> SubmitResult:
-            self._kill_running("cancelled", wait_sec=30.0)
+            self._experiments.kill_running("cancelled", wait_sec=30.0)
             try:
                 signed = self._evaluate(scorer, "final", archive, chosen)
             except Exception as exc:
@@ -244,7 +273,7 @@ class ScoringMixin:
         job.wait(None)
         return self._job_result(job)  # type: ignore[return-value]
 
-    def _record_submission(self, job_id: str, snapshot_id: str, auto: bool, signed: Any,
+    def _record_submission(self, job_id: str, snapshot_id: str, auto: bool, signed: SignedRecord,
                            t0: float) -> SubmitResult:
         record = signed.record
         self.ledger.credit_wall(record.queued_seconds)  # queued behind other episodes: not the agent's time
@@ -255,7 +284,7 @@ class ScoringMixin:
             metric=None if record.metric is None else round(record.metric, precision + 3),
             score=round(record.score, precision), reason=_reason(record), verdict=record.verdict,
             score_calls_left=int(self.ledger.report().score_calls.left), auto=auto, signature=signed.signature,
-            result_file=str(self.run_dir / "result.json"), queued_sec=round(record.queued_seconds, 1),
+            result_file=str(self.paths.result), queued_sec=round(record.queued_seconds, 1),
             elapsed_sec=round(time.monotonic() - t0, 1), **self._run_times(record),
         )
         document = {
@@ -264,12 +293,11 @@ class ScoringMixin:
             "signature": signed.signature, "key_id": signed.key_id,
             "budget": self.ledger.report().model_dump(),
         }
-        atomic_write_text(self.run_dir / "result.json", json.dumps(document, indent=1))
+        atomic_write_text(self.paths.result, json.dumps(document, indent=1))
         with self._lock:
             self._result = result
             self._submitting = False
-        if self._timer:
-            self._timer.cancel()
+        self.stop_wall_timer()
         self.log.append("submitted", job=job_id, snapshot=snapshot_id, auto=auto, score=record.score,
                         valid=record.valid, metric=record.metric, signature=signed.signature)
         self._emit("submitted", result=result)
@@ -286,7 +314,7 @@ class ScoringMixin:
         except EpisodeError:
             log.exception("automatic submission failed")
 
-    def _settle_interrupted_scores(self) -> list[str]:
+    def settle_interrupted(self) -> list[str]:
         """After a crash: a scoring job with no outcome in the log was interrupted. A feedback call is
         refunded (it produced nothing); an interrupted submit leaves the episode open to submit again."""
         open_jobs: dict[str, dict[str, Any]] = {}
@@ -311,10 +339,10 @@ class ScoringMixin:
         return list(open_jobs)
 
     def _load_result(self) -> SubmitResult | None:
-        path = self.run_dir / "result.json"
-        if not path.exists():
+        path = self.paths.result
+        doc = self.paths.read_result_document()
+        if doc is None:
             return None
-        doc = read_json(path, "result file")
         try:
             record = doc["record"]
             return SubmitResult(
@@ -328,7 +356,7 @@ class ScoringMixin:
             raise RunDirCorrupt(f"result file {path} is invalid: {what}") from None
 
 
-def _reason(record: Any) -> str:
+def _reason(record: ScoreRecord) -> str:
     """A reason is never empty: a valid result says so."""
     return record.reason or ("the quality gate holds" if record.valid else "the quality gate failed")
 

@@ -10,6 +10,8 @@ from autolab_mcp.budget import WallMode
 from autolab_mcp.core.errors import Refusal
 from autolab_mcp.core.rundir import RunMeta  # noqa: F401  (re-exported)
 from autolab_mcp.core.sandbox.base import KilledBy
+from autolab_mcp.episode.score_jobs import ScoreJobInfo
+from autolab_mcp.workspace import SnapshotInfo
 
 MAX_COMMAND_CHARS = 100_000
 #: finished: the command exited by itself (exit_code says how); killed: something ended it (killed_by says
@@ -78,3 +80,15 @@ class SubmitResult(MetricResult):
     auto: bool = Field(False, description="submitted automatically when the wall budget ran out")
     signature: str = ""
     result_file: str = ""
+
+
+class HistoryEntry(BaseModel):
+    snapshots: list[SnapshotInfo]
+    experiments: list[ExperimentInfo]
+    scores: list[ScoreJobInfo] = Field(default_factory=list, description="every get_metric/submit job")
+
+
+class DiffResult(BaseModel):
+    a: str
+    b: str
+    diff: str
