@@ -1,7 +1,7 @@
 """Clean-room evaluation of a frozen submission.
 
 Only the declared editable files travel from the agent's side; they are
-extracted (tarfile "data" filter, regular files only) over a pristine copy of the
+written (regular files only, never through a link) over a pristine copy of the
 task's environment/, and the task's own evaluate() measures that in fresh
 sandboxes. Whatever else the agent changed in its workspace never matters here.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from autolab_mcp.core.editable import matches
 from autolab_mcp.core.errors import Refusal
+from autolab_mcp.core.safedir import SafeDir, UnsafeEntry
 from autolab_mcp.core.sandbox.base import SCORER_UID, Limits, SandboxBackend
 from autolab_mcp.core.taskspec import Task
 from autolab_mcp.core.wire import ScoreRecord, Split
@@ -42,6 +43,7 @@ def extract_submission(archive: bytes, dest: Path, editable: list[str]) -> dict[
     if len(archive) > MAX_SUBMISSION_BYTES:
         raise SubmissionError(f"submission is {len(archive)} bytes; the limit is {MAX_SUBMISSION_BYTES}")
     hashes: dict[str, str] = {}
+    target = SafeDir(dest)  # written without following links, atomically (temp file + rename)
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
             members = tar.getmembers()
@@ -56,12 +58,14 @@ def extract_submission(archive: bytes, dest: Path, editable: list[str]) -> dict[
                 data = source.read()
                 # written by hand, not tar.extract: its filter= is missing from Debian's 3.11.2 (the
                 # scorer image's python), and nothing of the member but its bytes and x bit is wanted
-                target = dest.joinpath(*member.name.split("/"))  # matches() refused "", "." and ".." parts
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.is_symlink() or target.is_dir():
-                    raise SubmissionError("a submitted file would replace a link or a directory of the task")
-                target.write_bytes(data)
-                target.chmod(0o755 if member.mode & 0o100 else 0o644)
+                parts = member.name.split("/")  # matches() refused "", "." and ".." parts
+                try:
+                    target.write(parts, data, mode=0o755 if member.mode & 0o100 else 0o644, create=True,
+                                 dir_mode=0o777)
+                except UnsafeEntry as exc:
+                    if exc.wanted == "dir":  # a directory on the way is a file or a link of the task
+                        raise SubmissionError("a submitted file's directory is not a directory of the task") from None
+                    raise SubmissionError("a submitted file would replace a link or a directory of the task") from None
                 hashes[member.name] = hashlib.sha256(data).hexdigest()
     except tarfile.TarError as exc:
         raise SubmissionError(f"submission is not a valid tar archive: {exc}") from exc

@@ -16,7 +16,6 @@ import io
 import itertools
 import os
 import shutil
-import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autolab_mcp.core.safedir import FileTooLarge, SafeDir, SafeDirError
 from autolab_mcp.core.sandbox.base import (
     SCORER_UID,
     ExecRequest,
@@ -257,29 +257,14 @@ def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | N
     anything over max_bytes; `why` is a fixed phrase (scorer/reasons.py). Opened without following
     links and without blocking, so a candidate's output can neither redirect the scorer nor hang it."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        data, _ = SafeDir(path.parent).read([path.name], max_bytes)
     except FileNotFoundError:
         return None, reasons.NOT_WRITTEN
-    except OSError:
+    except FileTooLarge:
+        return None, reasons.TOO_LARGE
+    except (OSError, SafeDirError):
         return None, reasons.NOT_REGULAR
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None, reasons.NOT_REGULAR
-        if info.st_size > max_bytes:
-            return None, reasons.TOO_LARGE
-        chunks, total = [], 0
-        while total <= max_bytes:
-            chunk = os.read(fd, 1 << 22)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > max_bytes:
-            return None, reasons.TOO_LARGE
-        return b"".join(chunks), None
-    finally:
-        os.close(fd)
+    return data, None
 
 
 def load_npy(path: Path, max_bytes: int, *, missing: str, what: str | None = None) -> tuple[Any, str]:

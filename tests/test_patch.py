@@ -261,6 +261,20 @@ def test_applies_at_an_offset() -> None:
     assert out is not None and "LINE 11" in out
 
 
+def test_equally_near_matches_prefer_the_later_one(tmp_path: Path) -> None:
+    """Found by tests/test_patch_differential.py: with the stated line gone and a match one line before
+    and one after, git apply and GNU patch take the one after; so does ours."""
+    target = "\nb\nCHANGED\nb\na\n"
+    text = "--- a/f.py\n+++ b/f.py\n@@ -3 +3 @@\n-b\n+NEW\n"
+    notes: list[str] = []
+    assert apply_file_patch(target, _hunk_patch("@@ -3 +3 @@\n-b\n+NEW\n"), notes) == "\nb\nCHANGED\nNEW\na\n"
+    assert notes == ["f.py: hunk 1 applied at offset +1 lines"]
+    (tmp_path / "f.py").write_text(target)
+    (tmp_path / "p.diff").write_text(text)
+    subprocess.run(["git", "apply", "--unidiff-zero", "p.diff"], cwd=tmp_path, env=GIT_ENV, check=True)
+    assert (tmp_path / "f.py").read_text() == "\nb\nCHANGED\nNEW\na\n"
+
+
 def test_offset_carries_to_later_hunks_and_hunks_do_not_overlap() -> None:
     fp = _hunk_patch(
         "@@ -2,1 +2,2 @@\n line 2\n+inserted\n",

@@ -7,13 +7,13 @@ import logging
 import os
 import posixpath
 import signal
-import stat
 import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO
 
+from autolab_mcp.core.safedir import SafeDir, SafeDirError
 from autolab_mcp.core.sandbox.base import ExecRequest, ExecResult, KilledBy, KillReason, SandboxError
 
 log = logging.getLogger("autolab.sandbox")
@@ -60,28 +60,10 @@ def open_no_symlinks(root: Path, rel: str) -> int | None:
     Binding the fd (not the path) means a file swapped for a symlink after this check still
     cannot redirect the bind to something outside the workspace.
     """
-    parts = [p for p in rel.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts or rel.startswith("/"):
-        return None
-    flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        cur = os.open(root, flags | os.O_DIRECTORY)
-    except OSError:
+        return SafeDir(root, follow_root=False).open_path(rel)
+    except (OSError, SafeDirError):
         return None
-    try:
-        for part in parts[:-1]:
-            nxt = os.open(part, flags | os.O_DIRECTORY, dir_fd=cur)
-            os.close(cur)
-            cur = nxt
-        fd = os.open(parts[-1], flags, dir_fd=cur)
-    except OSError:
-        return None
-    finally:
-        os.close(cur)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return fd
 
 
 def tail_text(buf: bytes | bytearray, max_bytes: int) -> str:
