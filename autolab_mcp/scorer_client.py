@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -38,6 +39,28 @@ class ScorerTimeout(ScorerUnavailable):
 
 class ScorerRejected(Refusal):
     """The scorer refused the request (bad archive, wrong token); the message says why."""
+
+
+class Evaluator(Protocol):
+    def evaluate(self, split: Split, archive: bytes, request_id: str = "",
+                 timeout: float | None = None) -> SignedRecord: ...
+
+
+class Scorer(Protocol):
+    """What an episode needs of a scorer: ScorerProcess (a child), RemoteScorer (a service), or a
+    test double (autolab_mcp.fake_scorer.FakeScorer). evaluate raises ScorerRejected (a Refusal: the
+    archive is unusable) or ScorerUnavailable (not charged; try again)."""
+
+    @property
+    def client(self) -> Evaluator: ...
+
+    def start(self) -> None: ...
+
+    def ensure_running(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class ScorerClient:

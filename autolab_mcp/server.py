@@ -76,12 +76,9 @@ def _summary(value: Any) -> Any:
 
 
 def build_server(episode: Episode) -> MCPServer:
+    """The MCP server of one episode: its tools (each one agent action, logged), resources and prompt."""
     task = episode.task
     cfg = task.config
-    cap = cfg.autolab.experiment_timeout_sec
-    TimeoutSec = Annotated[float | None, Field(
-        strict=True, ge=1, le=cap, allow_inf_nan=False,
-        description=f"seconds before the run is killed, 1 to {cap:g} (default {cap:g})")]
     mcp = MCPServer(
         "autolab-mcp",
         version=_version(),
@@ -91,64 +88,90 @@ def build_server(episode: Episode) -> MCPServer:
             "Edit the editable files, run experiments, ask for a metric (rationed), then submit once."
         ),
     )
-    relay = LogRelay(mcp)
+    calls = ToolCalls(episode, LogRelay(mcp))
+    _add_file_tools(mcp, episode, calls)
+    _add_experiment_tools(mcp, episode, calls)
+    _add_scoring_tools(mcp, episode, calls)
+    _add_history_tools(mcp, episode, calls)
+    _add_submit_tool(mcp, episode, calls)
+    _add_resources(mcp, episode)
+    return mcp
 
-    def record(tool: str, args: dict[str, Any], started: float, result: Any = None, error: str | None = None) -> None:
-        episode.record_tool_call(tool, args, seconds=time.monotonic() - started, error=error,
+
+class ToolCalls:
+    """Runs one tool call: logs it, turns a Refusal into the agent's ToolError and anything else into a
+    generic internal error, and records a client's cancel."""
+
+    def __init__(self, episode: Episode, relay: LogRelay) -> None:
+        self.episode = episode
+        self.relay = relay
+
+    def record(self, tool: str, args: dict[str, Any], started: float, result: Any = None,
+               error: str | None = None) -> None:
+        self.episode.record_tool_call(tool, args, seconds=time.monotonic() - started, error=error,
                                  result=None if result is None else _summary(result))
 
-    def call(tool: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
+    def call(self, tool: str, args: dict[str, Any], fn: Callable[[], T]) -> T:
         started = time.monotonic()
         try:
             result = fn()
         except Refusal as exc:
-            record(tool, args, started, error=str(exc))
+            self.record(tool, args, started, error=str(exc))
             raise ToolError(str(exc)) from exc
         except Exception as exc:
-            record(tool, args, started, error=INTERNAL_ERROR)
+            self.record(tool, args, started, error=INTERNAL_ERROR)
             raise internal_error(tool) from exc
-        record(tool, args, started, result=result)
+        self.record(tool, args, started, result=result)
         return result
 
-    async def acall(tool: str, args: dict[str, Any], ctx: Context, fn: Callable[[], Awaitable[T]]) -> T:
+    async def acall(self, tool: str, args: dict[str, Any], ctx: Context, fn: Callable[[], Awaitable[T]]) -> T:
         started = time.monotonic()
         try:
             result = await fn()
         except Refusal as exc:
-            record(tool, args, started, error=str(exc))
-            await relay.flush(ctx)
+            self.record(tool, args, started, error=str(exc))
+            await self.relay.flush(ctx)
             raise ToolError(str(exc)) from exc
         except Exception as exc:
-            record(tool, args, started, error=INTERNAL_ERROR)
+            self.record(tool, args, started, error=INTERNAL_ERROR)
             raise internal_error(tool) from exc
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(lambda: record(tool, args, started, error=CANCELLED_BY_CLIENT))
+                await anyio.to_thread.run_sync(lambda: self.record(tool, args, started, error=CANCELLED_BY_CLIENT))
             raise
-        record(tool, args, started, result=result)
-        await relay.flush(ctx)
+        self.record(tool, args, started, result=result)
+        await self.relay.flush(ctx)
         return result
 
+
+def _add_file_tools(mcp: MCPServer, episode: Episode, calls: ToolCalls) -> None:
     @mcp.tool(title="List files", annotations=READ_ONLY)
     def list_files(path: str = ".") -> FileListing:
         """List files under a workspace directory (recursive); marks which files are editable."""
-        return call("list_files", {"path": path}, lambda: episode.list_files(path))
+        return calls.call("list_files", {"path": path}, lambda: episode.list_files(path))
 
     @mcp.tool(title="Read a file", annotations=READ_ONLY)
     def read_file(path: str, offset: Offset = 0, limit: Limit = None) -> FileRead:
         """Read a workspace file (UTF-8). At most 256 KiB per call; page with offset/limit (bytes)."""
-        return call("read_file", {"path": path, "offset": offset, "limit": limit},
+        return calls.call("read_file", {"path": path, "offset": offset, "limit": limit},
                     lambda: episode.read_file(path, offset=offset, limit=limit))
 
     @mcp.tool(title="Write a file", annotations=EDIT)
     def write_file(path: str, content: str) -> Change:
         """Replace (or create) an editable file with `content`. Makes a snapshot."""
-        return call("write_file", {"path": path, "content": content}, lambda: episode.write_file(path, content))
+        return calls.call("write_file", {"path": path, "content": content}, lambda: episode.write_file(path, content))
 
     @mcp.tool(title="Apply a patch", annotations=EDIT)
     def apply_patch(patch: str) -> Change:
         """Apply a unified diff (as `git diff` or `diff -u` prints it) to editable files: all hunks or none."""
-        return call("apply_patch", {"patch": patch}, lambda: episode.apply_patch(patch))
+        return calls.call("apply_patch", {"patch": patch}, lambda: episode.apply_patch(patch))
+
+
+def _add_experiment_tools(mcp: MCPServer, episode: Episode, calls: ToolCalls) -> None:
+    cap = episode.task.config.autolab.experiment_timeout_sec
+    TimeoutSec = Annotated[float | None, Field(
+        strict=True, ge=1, le=cap, allow_inf_nan=False,
+        description=f"seconds before the run is killed, 1 to {cap:g} (default {cap:g})")]
 
     async def wait_for(exp_id: str, wait_sec: float, ctx: Context, total: float | None) -> ExperimentInfo:
         deadline = time.monotonic() + max(0.0, min(wait_sec, MAX_WAIT_SEC))
@@ -185,7 +208,7 @@ def build_server(episode: Episode) -> MCPServer:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(episode.cancel_experiment, info.id, True)
                 raise
-        return await acall("run_experiment", {"command": command, "timeout_sec": timeout_sec,
+        return await calls.acall("run_experiment", {"command": command, "timeout_sec": timeout_sec,
                                               "wait_sec": wait_sec}, ctx, run)
 
     run_experiment.__annotations__["timeout_sec"] = TimeoutSec  # the task's cap goes into the schema
@@ -194,28 +217,32 @@ def build_server(episode: Episode) -> MCPServer:
     @mcp.tool(title="Experiment status", annotations=READ_ONLY)
     async def experiment_status(id: str, ctx: Context, wait_sec: WaitSec = 0.0) -> ExperimentInfo:
         """Status, output tail and seconds of an experiment; waits up to `wait_sec` (0-50 s) for it to end."""
-        return await acall("experiment_status", {"id": id, "wait_sec": wait_sec}, ctx,
+        return await calls.acall("experiment_status", {"id": id, "wait_sec": wait_sec}, ctx,
                            lambda: wait_for(id, wait_sec, ctx, None))
 
     @mcp.tool(title="Cancel an experiment", annotations=CANCEL)
     def cancel_experiment(id: str) -> ExperimentInfo:
         """Kill a running experiment and its whole process tree; only the seconds it ran are charged.
         Cancelling one that already ended changes nothing and returns how it ended."""
-        return call("cancel_experiment", {"id": id}, lambda: episode.cancel_experiment(id, True))
+        return calls.call("cancel_experiment", {"id": id}, lambda: episode.cancel_experiment(id, True))
 
-    async def wait_score(job_id: str, wait_sec: float, ctx: Context, label: str) -> SubmitResult | MetricResult:
-        deadline = time.monotonic() + max(0.0, min(wait_sec, MAX_WAIT_SEC))
-        expected = episode.expected_score_seconds()
-        while True:
-            left = deadline - time.monotonic()
-            result = await anyio.to_thread.run_sync(episode.score_result, job_id, max(0.0, min(5.0, left)))
-            if result.status != "pending":
-                await ctx.report_progress(result.elapsed_sec, result.elapsed_sec, f"{label} finished")
-                return result
-            if deadline - time.monotonic() <= 0:
-                return result
-            await ctx.report_progress(result.elapsed_sec, expected, f"{label} ({result.elapsed_sec:.0f} s)")
 
+async def _wait_score(episode: Episode, job_id: str, wait_sec: float, ctx: Context,
+                      label: str) -> SubmitResult | MetricResult:
+    deadline = time.monotonic() + max(0.0, min(wait_sec, MAX_WAIT_SEC))
+    expected = episode.expected_score_seconds()
+    while True:
+        left = deadline - time.monotonic()
+        result = await anyio.to_thread.run_sync(episode.score_result, job_id, max(0.0, min(5.0, left)))
+        if result.status != "pending":
+            await ctx.report_progress(result.elapsed_sec, result.elapsed_sec, f"{label} finished")
+            return result
+        if deadline - time.monotonic() <= 0:
+            return result
+        await ctx.report_progress(result.elapsed_sec, expected, f"{label} ({result.elapsed_sec:.0f} s)")
+
+
+def _add_scoring_tools(mcp: MCPServer, episode: Episode, calls: ToolCalls) -> None:
     @mcp.tool(title="Score on hidden feedback data", annotations=SPEND)
     async def get_metric(ctx: Context, wait_sec: WaitSec = 30.0) -> MetricResult:
         """Score the current editable files on the hidden feedback split (costs one score call).
@@ -225,37 +252,41 @@ def build_server(episode: Episode) -> MCPServer:
         """
         async def run() -> MetricResult:
             job = await anyio.to_thread.run_sync(episode.start_metric)
-            return await wait_score(job.id, wait_sec, ctx, "scoring")
-        return await acall("get_metric", {"wait_sec": wait_sec}, ctx, run)
+            return await _wait_score(episode, job.id, wait_sec, ctx, "scoring")
+        return await calls.acall("get_metric", {"wait_sec": wait_sec}, ctx, run)
 
     @mcp.tool(title="Scoring status", annotations=READ_ONLY)
     async def score_status(id: str, ctx: Context, wait_sec: WaitSec = 30.0) -> SubmitResult:
         """The result of a get_metric or submit that answered `pending`; waits up to `wait_sec` (0-50 s)."""
         async def run() -> SubmitResult:
-            result = await wait_score(id, wait_sec, ctx, "scoring")
+            result = await _wait_score(episode, id, wait_sec, ctx, "scoring")
             return result if isinstance(result, SubmitResult) else SubmitResult(**result.model_dump())
-        return await acall("score_status", {"id": id, "wait_sec": wait_sec}, ctx, run)
+        return await calls.acall("score_status", {"id": id, "wait_sec": wait_sec}, ctx, run)
 
+
+def _add_history_tools(mcp: MCPServer, episode: Episode, calls: ToolCalls) -> None:
     @mcp.tool(title="Remaining budget", annotations=READ_ONLY)
     def remaining_budget() -> BudgetReport:
         """Every budget kind: limit, used, reserved (held by running experiments) and left."""
-        return call("remaining_budget", {}, episode.budget)
+        return calls.call("remaining_budget", {}, episode.budget)
 
     @mcp.tool(title="History", annotations=READ_ONLY)
     def history() -> HistoryEntry:
         """Every snapshot (one per change), every experiment and every scoring call, oldest first."""
-        return call("history", {}, episode.history)
+        return calls.call("history", {}, episode.history)
 
     @mcp.tool(title="Diff snapshots", annotations=READ_ONLY)
     def diff(a: str, b: str | None = None) -> DiffResult:
         """Unified diff between snapshot `a` and snapshot `b` (default: the current workspace)."""
-        return call("diff", {"a": a, "b": b}, lambda: episode.diff(a, b))
+        return calls.call("diff", {"a": a, "b": b}, lambda: episode.diff(a, b))
 
     @mcp.tool(title="Restore a snapshot", annotations=EDIT)
     def restore(snapshot: str) -> Change:
         """Set the editable files back to a snapshot (makes a new snapshot)."""
-        return call("restore", {"snapshot": snapshot}, lambda: episode.restore(snapshot))
+        return calls.call("restore", {"snapshot": snapshot}, lambda: episode.restore(snapshot))
 
+
+def _add_submit_tool(mcp: MCPServer, episode: Episode, calls: ToolCalls) -> None:
     @mcp.tool(title="Submit (final score)", annotations=FINAL)
     async def submit(ctx: Context, snapshot: str | None = None, wait_sec: WaitSec = 30.0) -> SubmitResult:
         """Final evaluation on the hidden final split, once. Ends the episode: afterwards only reads work.
@@ -265,8 +296,14 @@ def build_server(episode: Episode) -> MCPServer:
         """
         async def run() -> SubmitResult:
             job = await anyio.to_thread.run_sync(lambda: episode.start_submit(snapshot))
-            return await wait_score(job.id, wait_sec, ctx, "final evaluation")  # type: ignore[return-value]
-        return await acall("submit", {"snapshot": snapshot, "wait_sec": wait_sec}, ctx, run)
+            return await _wait_score(episode, job.id, wait_sec, ctx, "final evaluation")  # type: ignore[return-value]
+        return await calls.acall("submit", {"snapshot": snapshot, "wait_sec": wait_sec}, ctx, run)
+
+
+def _add_resources(mcp: MCPServer, episode: Episode) -> None:
+    task = episode.task
+    cfg = task.config
+    cap = cfg.autolab.experiment_timeout_sec
 
     @mcp.resource("autolab://instruction", name="instruction", mime_type="text/markdown")
     def instruction() -> str:
@@ -321,8 +358,6 @@ def build_server(episode: Episode) -> MCPServer:
             "the editable files, run_experiment to test, get_metric for a rationed score on hidden data, "
             "remaining_budget to plan, and submit once when you are done."
         )
-
-    return mcp
 
 
 class ServeOptions(BaseModel):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from autolab_mcp.call_cli import parse_value
-from tests.conftest import REPO, wait_for_http
+from tests.helpers import REPO, wait_for_http
 from tests.test_transports import free_port
 
 TASK = "sorting_network"

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from autolab_mcp.server import build_server
-from tests.conftest import tool
+from tests.helpers import tool
 
 pytestmark = pytest.mark.anyio
 

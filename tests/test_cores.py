@@ -20,7 +20,7 @@ from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from autolab_mcp.core.taskspec import find_task
 from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
 from autolab_mcp.workspace import Workspace
-from tests.conftest import connect, tool
+from tests.helpers import connect, tool
 
 HOLD = """
 import sys, time

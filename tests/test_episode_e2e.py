@@ -15,7 +15,7 @@ import pytest
 
 from autolab_mcp.core.taskspec import list_tasks
 from clients.scripted import run_episode
-from tests.conftest import connect, refused, tool
+from tests.helpers import connect, refused, tool
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,7 @@ from autolab_mcp.core.cores import CoreBusy, lease_timing_core
 from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from autolab_mcp.core.taskspec import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
-from tests.conftest import REPO, connect, live_pids, refused, tool
+from tests.helpers import REPO, connect, live_pids, refused, tool
 from tests.test_rundir_files import read_only, small_tmpfs
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +35,7 @@ def _new_episode(runs: Path, scorers, task_name: str = "sorting_network") -> Epi
 
 @pytest.mark.parametrize("backend", ["bwrap", "docker"])
 async def test_disk_full_settles_the_experiment_refuses_clearly_and_reads_keep_working(tmp_path, scorers, backend):
-    from tests.conftest import sandbox_backend
+    from tests.helpers import sandbox_backend
 
     sandbox = sandbox_backend(backend)
     with small_tmpfs(tmp_path / "fs", size="24m") as fs:
@@ -200,7 +200,7 @@ async def test_health_check_leaves_no_episode_behind(tmp_path):
 
 @pytest.mark.slow
 async def test_docker_experiments_die_with_a_killed_server(tmp_path):
-    from tests.conftest import sandbox_backend
+    from tests.helpers import sandbox_backend
 
     backend = sandbox_backend("docker")  # skips without an engine
     runs = tmp_path / "runs"

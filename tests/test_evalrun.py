@@ -23,7 +23,7 @@ from clients.evalrun import (
     run_one,
     t975,
 )
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TASK = "sorting_network"
 

@@ -12,7 +12,7 @@ import pytest
 from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from autolab_mcp.core.taskspec import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode
-from tests.conftest import connect, refused, tool
+from tests.helpers import connect, refused, tool
 
 pytestmark = pytest.mark.anyio
 

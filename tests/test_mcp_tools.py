@@ -8,7 +8,7 @@ import subprocess
 import anyio
 import pytest
 
-from tests.conftest import connect, refused, tool
+from tests.helpers import connect, refused, tool
 
 pytestmark = pytest.mark.anyio
 

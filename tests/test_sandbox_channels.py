@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from autolab_mcp.core.sandbox.base import AGENT_UID, SCORER_UID, ExecRequest, RunningSandbox
-from tests.conftest import sandbox_backend
+from tests.helpers import sandbox_backend
 
 ROOT = os.geteuid() == 0
 #: a byte range of its own, so a concurrent run of test_sandbox_bwrap's lock test (7+5) cannot interfere

@@ -21,7 +21,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCResponse
 
 from autolab_mcp.transport import _ScrubbingWriteStream, message_problem, new_token, token_problem
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SERVE = [str(REPO / ".venv" / "bin" / "autolab-mcp"), "serve", "--task", "sorting_network"]
 GOOD_TOKEN = "k" * 40

@@ -21,7 +21,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from autolab_mcp.core.taskspec import find_task
 from clients.scripted import run_episode, server_params
-from tests.conftest import REPO, tool, wait_for_http
+from tests.helpers import REPO, tool, wait_for_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -38,7 +38,7 @@ from autolab_mcp.episode.ownership import hand_to_agent, lock_run_dir
 from autolab_mcp.episode.score_jobs import ScoreJob, ScoreJobInfo
 from autolab_mcp.episode.submission import Submission
 from autolab_mcp.runlog import RunLog
-from autolab_mcp.scorer_client import ScorerProcess
+from autolab_mcp.scorer_client import Scorer
 from autolab_mcp.workspace import Change, FileListing, FileRead, SnapshotInfo, Workspace
 
 log = logging.getLogger("autolab.episode")
@@ -53,7 +53,7 @@ class Episode:
     PatchError (all `Refusal`s: their text is written for the agent); anything else is a fault."""
 
     def __init__(self, *, run_dir: Path, task: Task, meta: RunMeta, workspace: Workspace, ledger: Ledger,
-                 backend: SandboxBackend, scorer: ScorerProcess | None, runtime: Path | None) -> None:
+                 backend: SandboxBackend, scorer: Scorer | None, runtime: Path | None) -> None:
         self.paths = RunDir(run_dir)
         self.run_dir = run_dir
         self.task = task
@@ -80,7 +80,7 @@ class Episode:
 
     @classmethod
     def create(cls, task: Task, runs_dir: Path, *, backend: SandboxBackend, backend_name: str = "bwrap",
-               scorer: ScorerProcess | None, overrides: BudgetOverrides | None = None,
+               scorer: Scorer | None, overrides: BudgetOverrides | None = None,
                run_id: str | None = None) -> Episode:
         """A new run under `runs_dir`; raises EpisodeError when the run directory exists."""
         run_id = run_id or f"{task.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
@@ -105,7 +105,7 @@ class Episode:
         return episode
 
     @classmethod
-    def resume(cls, run_dir: Path, *, backend: SandboxBackend, scorer: ScorerProcess | None) -> Episode:
+    def resume(cls, run_dir: Path, *, backend: SandboxBackend, scorer: Scorer | None) -> Episode:
         """The run in `run_dir` after a stop or crash: interrupted experiments and evaluations are settled.
         Raises EpisodeError for a directory that is no run, RunDirCorrupt for damaged run files."""
         paths = RunDir(run_dir)

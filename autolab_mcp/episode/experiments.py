@@ -27,6 +27,7 @@ from autolab_mcp.core.sandbox.base import (
     Limits,
     RunningSandbox,
     SandboxBackend,
+    SandboxError,
 )
 from autolab_mcp.core.taskspec import Task
 from autolab_mcp.episode.models import MAX_COMMAND_CHARS, EpisodeError, ExperimentInfo, ExperimentStatus
@@ -93,9 +94,12 @@ class ExperimentRunner:
         request = self._request(command, granted, self.paths.experiment_log(exp_id))
         try:
             handle = self.backend.start(request)
-        except Exception as exc:
+        except SandboxError as exc:
             self.ledger.cancel_reservation(exp_id)
             raise EpisodeError(f"the sandbox could not start: {exc}") from exc
+        except Exception:  # a fault of ours: nothing charged, and not dressed as a refusal
+            self.ledger.cancel_reservation(exp_id)
+            raise
         try:
             info = ExperimentInfo(id=exp_id, command=command, status="running", timeout_sec=granted,
                                   started_at=time.time(),

@@ -26,7 +26,7 @@ from autolab_mcp.episode.experiments import ExperimentRunner
 from autolab_mcp.episode.models import EpisodeError, MetricResult, SubmitResult
 from autolab_mcp.episode.score_jobs import ScoreJob, ScoreJobInfo, ScoreJobs
 from autolab_mcp.runlog import RunLog
-from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerTimeout, ScorerUnavailable
+from autolab_mcp.scorer_client import Scorer, ScorerRejected, ScorerTimeout, ScorerUnavailable
 from autolab_mcp.workspace import Workspace, WorkspaceError
 
 log = logging.getLogger("autolab.episode")
@@ -39,7 +39,7 @@ class Submission:
     episode's lock; experiments are frozen while an evaluation runs and killed by the submit."""
 
     def __init__(self, *, paths: RunDir, task: Task, meta: RunMeta, workspace: Workspace, ledger: Ledger,
-                 scorer: ScorerProcess | None, log: RunLog, lock: threading.RLock, experiments: ExperimentRunner,
+                 scorer: Scorer | None, log: RunLog, lock: threading.RLock, experiments: ExperimentRunner,
                  emit: Callable[..., None]) -> None:
         self.paths = paths
         self.task = task
@@ -100,7 +100,7 @@ class Submission:
     # answers `pending` with an id; events.jsonl gets score_started when a job starts and exactly one
     # of score / submitted / score_failed / score_interrupted (on resume, after a crash) for it.
 
-    def _require_scorer(self) -> ScorerProcess:
+    def _require_scorer(self) -> Scorer:
         if self.scorer is None:
             raise EpisodeError("no scorer is attached to this server")
         return self.scorer
@@ -176,9 +176,7 @@ class Submission:
 
     def _job_result(self, job: ScoreJob[Any]) -> MetricResult:
         if job.error is not None:
-            if isinstance(job.error, EpisodeError):
-                raise job.error
-            raise EpisodeError(f"the evaluation failed ({job.error}); the call was not charged") from job.error
+            raise job.error  # a Refusal reaches the agent; anything else is a fault, never shown as one
         assert job.result is not None
         return job.result  # type: ignore[no-any-return]
 
@@ -204,7 +202,7 @@ class Submission:
     def score_jobs(self) -> list[ScoreJobInfo]:
         return self._score_jobs.infos()
 
-    def _evaluate(self, scorer: ScorerProcess, split: Literal["feedback", "final"], archive: bytes,
+    def _evaluate(self, scorer: Scorer, split: Literal["feedback", "final"], archive: bytes,
                   snapshot_id: str) -> SignedRecord:
         """Raises EpisodeError (a Refusal, not charged) when the scorer refuses or is unavailable."""
         try:

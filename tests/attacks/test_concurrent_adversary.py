@@ -48,8 +48,8 @@ from autolab_mcp.core.taskspec import load_task
 from autolab_mcp.episode import Episode
 from scorer.harness import load_evaluate_module
 from scorer.seeds import evaluation_seed, load_or_create_secret, seed_commitment
-from tests.attacks.conftest import assert_consistent, run
-from tests.conftest import DEFAULT_TEST_BACKEND, REPO, connect, tool
+from tests.attacks.helpers import assert_consistent, run
+from tests.helpers import DEFAULT_TEST_BACKEND, REPO, connect, tool
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ import pytest
 
 from autolab_mcp.core.editable import editable_files
 from autolab_mcp.core.taskspec import list_tasks
-from tests.attacks.conftest import assert_consistent
-from tests.conftest import connect, tool
+from tests.attacks.helpers import assert_consistent
+from tests.helpers import connect, tool
 
 pytestmark = pytest.mark.anyio
 

@@ -27,8 +27,8 @@ from autolab_mcp.core.taskspec import find_task
 from scorer import reasons
 from scorer.harness import load_evaluate_module
 from scorer.seeds import evaluation_seed, load_or_create_secret
-from tests.attacks.conftest import assert_consistent
-from tests.conftest import connect, tool
+from tests.attacks.helpers import assert_consistent
+from tests.helpers import connect, tool
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

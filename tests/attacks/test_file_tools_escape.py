@@ -12,8 +12,8 @@ import os
 
 import pytest
 
-from tests.attacks.conftest import assert_consistent, baseline_network, leaks, run, workspace_files
-from tests.conftest import connect, refused, tool
+from tests.attacks.helpers import assert_consistent, baseline_network, leaks, run, workspace_files
+from tests.helpers import connect, refused, tool
 
 pytestmark = pytest.mark.anyio
 

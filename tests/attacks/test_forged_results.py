@@ -21,8 +21,8 @@ import pytest
 from autolab_mcp.cli import verify_result
 from autolab_mcp.core import signatures
 from scorer import signing
-from tests.attacks.conftest import assert_consistent, baseline_network, reference_network, run, verify
-from tests.conftest import connect, refused, tool
+from tests.attacks.helpers import assert_consistent, baseline_network, reference_network, run, verify
+from tests.helpers import connect, refused, tool
 
 pytestmark = pytest.mark.anyio
 

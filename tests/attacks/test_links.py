@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from tests.attacks.conftest import assert_consistent, baseline_network, leaks, run
-from tests.conftest import connect, refused, tool
+from tests.attacks.helpers import assert_consistent, baseline_network, leaks, run
+from tests.helpers import connect, refused, tool
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ import os
 
 import pytest
 
-from tests.attacks.conftest import assert_consistent, baseline_network, workspace_files
-from tests.conftest import connect, tool
+from tests.attacks.helpers import assert_consistent, baseline_network, workspace_files
+from tests.helpers import connect, tool
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from tests.attacks.conftest import assert_consistent, run
-from tests.conftest import connect
+from tests.attacks.helpers import assert_consistent, run
+from tests.helpers import connect
 
 pytestmark = pytest.mark.anyio
 

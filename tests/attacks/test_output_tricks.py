@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from scorer import reasons
-from tests.attacks.conftest import assert_consistent, network_printing
-from tests.conftest import connect, tool
+from tests.attacks.helpers import assert_consistent, network_printing
+from tests.helpers import connect, tool
 from tests.task_helpers import hidden
 
 pytestmark = pytest.mark.anyio

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.attacks.conftest import assert_consistent, baseline_network, workspace_files
-from tests.conftest import connect, refused
+from tests.attacks.helpers import assert_consistent, baseline_network, workspace_files
+from tests.helpers import connect, refused
 
 pytestmark = pytest.mark.anyio
 

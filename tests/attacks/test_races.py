@@ -18,8 +18,8 @@ import random
 import anyio
 import pytest
 
-from tests.attacks.conftest import assert_consistent, baseline_network, verify
-from tests.conftest import connect, tool
+from tests.attacks.helpers import assert_consistent, baseline_network, verify
+from tests.helpers import connect, tool
 
 pytestmark = pytest.mark.anyio
 

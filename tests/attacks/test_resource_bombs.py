@@ -22,8 +22,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.attacks.conftest import assert_consistent, run
-from tests.conftest import connect, tool
+from tests.attacks.helpers import assert_consistent, run
+from tests.helpers import connect, tool
 
 pytestmark = pytest.mark.anyio
 

@@ -24,8 +24,8 @@ import pytest
 
 from autolab_mcp.core.sandbox.base import AGENT_UID
 from scorer import signing
-from tests.attacks.conftest import HIDDEN_MARKERS, assert_consistent, leaks, run, workspace_files
-from tests.conftest import REPO, connect
+from tests.attacks.helpers import HIDDEN_MARKERS, assert_consistent, leaks, run, workspace_files
+from tests.helpers import REPO, connect
 
 pytestmark = pytest.mark.anyio
 

@@ -29,8 +29,8 @@ from autolab_mcp.core.runtime import ensure_runtime
 from autolab_mcp.core.sandbox.base import AGENT_UID, SCORER_UID
 from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from scorer.evaluate import evaluate_submission
-from tests.attacks.conftest import HIDDEN_MARKERS, assert_consistent, baseline_network, reference_network, run
-from tests.conftest import connect, tool
+from tests.attacks.helpers import HIDDEN_MARKERS, assert_consistent, baseline_network, reference_network, run
+from tests.helpers import connect, tool
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.attacks.conftest import assert_consistent
-from tests.conftest import connect, tool
+from tests.attacks.helpers import assert_consistent
+from tests.helpers import connect, tool
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the attack modules; fixtures (`make_episode`, `scorers`) come from tests/conftest.py.
+"""Helpers shared by the attack modules (imported; the fixtures come from tests/conftest.py).
 
 Every attack ends by checking that the episode is still consistent: the budget is exact (compute used equals
 the seconds reported per experiment, nothing left reserved, counts match), budget.json agrees with the
@@ -19,7 +19,7 @@ import pytest
 from mcp import Client
 
 from autolab_mcp.episode import Episode
-from tests.conftest import REPO, tool
+from tests.helpers import REPO, tool
 
 #: Text that occurs only in hidden files (tests/ or solution/), never in an agent's workspace.
 HIDDEN_MARKERS = {
