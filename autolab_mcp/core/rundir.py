@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from autolab_mcp.core.rundir_files import read_json, read_model
 
-__all__ = ["RunDir", "RunMeta"]
+__all__ = ["RunDir", "RunMeta", "parse_event"]
 
 
 class RunMeta(BaseModel):
@@ -136,9 +136,15 @@ class RunDir:
     def iter_events(self) -> Iterator[dict[str, Any]]:
         """The event log's complete JSON objects; a torn line (a write a crash cut short) is skipped."""
         for line in self.iter_event_lines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
+            event = parse_event(line)
+            if event is not None:
                 yield event
+
+
+def parse_event(line: str | bytes) -> dict[str, Any] | None:
+    """One event-log line as its JSON object; None for a torn or foreign line (not an object)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None

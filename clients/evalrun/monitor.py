@@ -3,7 +3,6 @@ no memory with it, so the budget after each call and an automatic submission are
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from autolab_mcp.core.rundir import RunDir
+from autolab_mcp.core.rundir import RunDir, parse_event
 from clients.evalrun.budget import budget_fractions
 
 __all__ = ["RESULT_WAIT", "EventTail", "RunMonitor", "wait_for_result"]
@@ -41,11 +40,8 @@ class EventTail:
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
+            event = parse_event(line)
+            if event is not None:
                 yield event
 
 
