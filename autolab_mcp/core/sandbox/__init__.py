@@ -1,9 +1,17 @@
-"""Sandbox backends behind one protocol (see base.py)."""
+"""Sandbox backends behind one protocol (see base.py).
+
+bwrap and docker run untrusted code; FakeBackend (fake.py) runs nothing and isolates nothing: it
+is for unit tests only, so it is exported here but is not one of the BACKENDS a user can choose.
+"""
 
 from __future__ import annotations
 
 from autolab_mcp.core.sandbox.base import SandboxBackend
+from autolab_mcp.core.sandbox.fake import FakeBackend, FakeCommand
 
+__all__ = ["BACKENDS", "FakeBackend", "FakeCommand", "SandboxBackend", "make_backend"]
+
+#: The backends `serve --backend` and the scorer accept (the test-only FakeBackend is not one of them).
 BACKENDS = ("bwrap", "docker")
 
 

@@ -1,0 +1,1 @@
+"""The sandbox backends: one conformance suite over every backend, then what is particular to each."""
