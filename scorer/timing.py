@@ -7,7 +7,7 @@ rate: a speedup is credited only when the one-sided 99% lower confidence bound o
 the ratio (Student t on the log ratios of the pairs) exceeds CREDIT_MARGIN. For an
 unchanged candidate that is a false credit at most 1% of the time when the noise of
 a pair is log-normal; outliers widen the bound, so they make credit rarer, not likelier
-(tests/test_scoring_math.py simulates both).
+(tests/scoring/test_scoring_math.py simulates both).
 """
 
 from __future__ import annotations

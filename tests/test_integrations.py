@@ -8,7 +8,7 @@ when one is not importable here, the test builds it a venv of its own, once, und
 ~/.cache/autolab-mcp/integrations); that is also the way for a framework whose pins would conflict with
 ours. If it cannot be installed (no index reachable), the test skips and says why.
 
-The MCP SDK's own client (2.x: stdio and streamable HTTP) is covered in tests/test_transports.py; its 1.x
+The MCP SDK's own client (2.x: stdio and streamable HTTP) is covered in tests/server/test_transports.py; its 1.x
 client (the handshake-era protocol) is here, in a venv of its own since it conflicts with our pin.
 """
 

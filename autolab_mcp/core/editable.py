@@ -4,7 +4,7 @@ Both sides use this module (the workspace for writes and patches, the scorer for
 archives, the episode for read-only mounts), so the two can never disagree.
 
 The glob language is that of ``wcmatch.glob.globmatch(path, glob, flags=GLOBSTAR | DOTGLOB)``
-(tests/test_editable_policy.py checks it differentially), minus the forms refused below:
+(tests/core/test_editable_policy.py checks it differentially), minus the forms refused below:
 
 - A glob is a ``/``-separated path relative to the workspace root. Matching is on the whole
   path and case-sensitive.

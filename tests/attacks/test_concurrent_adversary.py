@@ -74,7 +74,7 @@ def hidden(spin_root: Path) -> ModuleType:
 def backend_for(passes: str, *, isolated: bool = True) -> str:
     """`both`: the pass's backend (bwrap, or docker in the attack suite's docker pass); `bwrap`: bwrap only.
     Skips where this host cannot isolate evaluations (no root, no cpuset or freezer): there is nothing
-    to prove, and the scorer marks such results `weak isolation` (tests/test_sandbox_bwrap.py covers it)."""
+    to prove, and the scorer marks such results `weak isolation` (tests/sandbox/test_bwrap.py covers it)."""
     if passes == "bwrap" and DEFAULT_TEST_BACKEND != "bwrap":
         pytest.skip("runs in the bwrap pass only (CI time)")
     backend = DEFAULT_TEST_BACKEND if passes == "both" else "bwrap"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from scorer.evaluate import SubmissionError
-from tests.task_helpers import assert_broken, assert_fixed_reason, needs_sandbox, run_eval
+from tests.tasks.helpers import assert_broken, assert_fixed_reason, needs_sandbox, run_eval
 
 pytestmark = [pytest.mark.slow, needs_sandbox]
 

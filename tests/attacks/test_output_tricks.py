@@ -15,7 +15,7 @@ import pytest
 from scorer import reasons
 from tests.attacks.helpers import assert_consistent, network_printing
 from tests.helpers import connect, tool
-from tests.task_helpers import hidden
+from tests.tasks.helpers import hidden
 
 pytestmark = pytest.mark.anyio
 

@@ -22,7 +22,7 @@ import pytest
 
 from autolab_mcp.core.wire import ScoreRecord
 from scorer import reasons
-from tests.task_helpers import assert_fixed_reason, needs_sandbox, run_eval
+from tests.tasks.helpers import assert_fixed_reason, needs_sandbox, run_eval
 
 pytestmark = [pytest.mark.slow, needs_sandbox]
 
@@ -136,7 +136,7 @@ VM_EDGE_GUARD = """
 
 
 def _vm_reference() -> str:
-    from tests.task_helpers import TASKS_DIR
+    from tests.tasks.helpers import TASKS_DIR
 
     return "ref:\n" + (TASKS_DIR / "stack_vm_golf/solution/dot.asm").read_text()
 

@@ -30,7 +30,7 @@ import pytest
 
 from autolab_mcp.core.sandbox import bwrap
 from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest, Limits
-from tests.task_helpers import TASKS_DIR, assert_fixed_reason, hidden, needs_sandbox, run_eval
+from tests.tasks.helpers import TASKS_DIR, assert_fixed_reason, hidden, needs_sandbox, run_eval
 
 pytestmark = [
     pytest.mark.skipif(platform.machine() != "x86_64", reason="the thread candidates use x86-64 system calls"),

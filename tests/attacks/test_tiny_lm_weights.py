@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from scorer.literals import count_files
-from tests.task_helpers import TASKS_DIR, assert_broken, assert_fixed_reason, needs_sandbox, run_eval, task
+from tests.tasks.helpers import TASKS_DIR, assert_broken, assert_fixed_reason, needs_sandbox, run_eval, task
 
 pytestmark = [pytest.mark.slow, needs_sandbox]
 

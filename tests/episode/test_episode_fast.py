@@ -1,6 +1,6 @@
 """Episode, budget, MCP tools, resume and refusal paths on fakes (FakeBackend, FakeScorer): no
 bubblewrap, no scorer process, milliseconds per call. The same paths run on real sandboxes and a
-real scorer in tests/test_mcp_tools.py, test_episode_faults.py and the attack suite; these pin
+real scorer in tests/server/test_mcp_tools.py, test_episode_faults.py and the attack suite; these pin
 the episode's own rules where a slow real run would hide them."""
 
 from __future__ import annotations

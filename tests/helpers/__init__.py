@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -19,10 +20,17 @@ from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from autolab_mcp.episode import Episode
 from autolab_mcp.server import build_server
 
-__all__ = ["DEFAULT_TEST_BACKEND", "REPO", "connect", "live_pids", "refused", "sandbox_backend", "tool",
+__all__ = ["DEFAULT_TEST_BACKEND", "REPO", "connect", "free_port", "live_pids", "refused", "sandbox_backend", "tool",
            "wait_for_http"]
 
 REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 180.0) -> None:

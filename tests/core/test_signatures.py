@@ -27,7 +27,7 @@ from autolab_mcp.workspace import SnapshotStore
 from scorer import signing
 from scorer.legacy_verify import verify_legacy_result
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RECORD = {"score": 0.5, "valid": True, "metric": 40, "split": "final", "request_id": "r/abc", "note": "ünï"}
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from autolab_mcp.core.editable import editable_files
 from scorer.evaluate import SubmissionError
-from tests.task_helpers import (
+from tests.tasks.helpers import (
     TASKS_DIR,
     assert_baseline,
     assert_broken,
@@ -170,7 +170,7 @@ def test_connect3_solver_and_public_data(tmp_path: Path) -> None:
 
 def test_connect3_reference_player_in_process() -> None:
     """The reference's 4 vocabulary features reach the gate on the public validation split with 4 weights
-    (the schema, the count and the scorer's path: tests/test_connect3_golf_rules.py)."""
+    (the schema, the count and the scorer's path: tests/tasks/test_connect3_golf_rules.py)."""
     root = TASKS_DIR / "connect3_golf"
     rules = env_module("connect3_golf", "golf_rules.py")
     with np.load(root / "environment/data/valid.npz") as data:
@@ -417,7 +417,7 @@ def test_gpt_decode_fresh_inputs() -> None:
 
 
 def _no_digits(record) -> None:
-    from tests.task_helpers import assert_fixed_reason
+    from tests.tasks.helpers import assert_fixed_reason
 
     assert_fixed_reason(record, record.task)
     assert record.reason_detail == "" and not any(c.isdigit() for c in record.reason), record.reason

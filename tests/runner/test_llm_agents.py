@@ -226,7 +226,7 @@ def test_loop_stops_when_the_wall_budget_ends(tmp_path, api_keys):
     assert outcome.agent_info["stopped"].startswith("episode over"), outcome.agent_info
     assert outcome.agent_info["turns"] < 60
     # the server's automatic submit and the runner's finalize race once the wall budget is spent; either way
-    # the episode is scored exactly once (the automatic path alone: tests/test_episode_e2e.py)
+    # the episode is scored exactly once (the automatic path alone: tests/episode/test_episode_e2e.py)
     assert outcome.status == "submitted" and outcome.submitted_by in ("wall-budget", "runner")
     assert outcome.score is not None and outcome.score <= 0.15  # the untouched baseline
 

@@ -31,7 +31,7 @@ from autolab_mcp.core.taskspec import find_task
 from clients.demo import hidden_files_seen, hidden_from_server
 from clients.scripted import run_episode, server_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TASK = "edit_distance"
 TAG = "test"
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from autolab_mcp.call_cli import parse_value
-from tests.helpers import REPO, wait_for_http
-from tests.test_transports import free_port
+from tests.helpers import REPO, free_port, wait_for_http
 
 TASK = "sorting_network"
 

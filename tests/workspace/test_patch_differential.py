@@ -20,12 +20,12 @@ counts each), and only what still holds is checked:
   the hunk's new-file line number; both then take the nearest match.
 - anchoring (ours deliberately more lenient): git makes a hunk that starts at line 1, or has no trailing
   context, match at the start or the end of the file; ours applies it at an offset like any other hunk
-  (tests/test_workspace.py::test_patch_reports_offsets pins that). There, ours must agree with
+  (tests/workspace/test_workspace.py::test_patch_reports_offsets pins that). There, ours must agree with
   `git apply --unidiff-zero`, which is git with exactly that anchoring turned off (apply.c,
   apply_one_fragment: match_beginning / match_end).
 
 Found by this test and fixed: of two equally near matches ours took the one before the stated line, git
-apply and GNU patch the one after (tests/test_patch.py::test_equally_near_matches_prefer_the_later_one).
+apply and GNU patch the one after (tests/workspace/test_patch.py::test_equally_near_matches_prefer_the_later_one).
 """
 
 from __future__ import annotations

@@ -25,8 +25,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.helpers import REPO, tool, wait_for_http
-from tests.test_transports import free_port
+from tests.helpers import REPO, free_port, tool, wait_for_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

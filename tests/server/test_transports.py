@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from autolab_mcp.core.taskspec import find_task
 from clients.scripted import run_episode, server_params
-from tests.helpers import REPO, tool, wait_for_http
+from tests.helpers import REPO, free_port, tool, wait_for_http
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_full_episode_over_stdio(tmp_path):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from autolab_mcp.core.editable import editable_files
-from tests.task_helpers import (
+from tests.tasks.helpers import (
     TASKS_DIR,
     assert_baseline,
     assert_broken,

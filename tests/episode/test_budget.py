@@ -12,7 +12,7 @@ import pytest
 
 from autolab_mcp.budget import BudgetExhausted, BudgetLimits, Ledger
 from autolab_mcp.core.rundir_files import RunDirCorrupt, RunDirWriteError
-from tests.test_rundir_files import fill, read_only, small_tmpfs
+from tests.helpers.disks import fill, read_only, small_tmpfs
 
 
 def make(tmp_path, **kw):

@@ -9,7 +9,7 @@ import pytest
 
 from autolab_mcp.core.rundir_files import RunDirWriteError
 from autolab_mcp.runlog import RunLog, read_events
-from tests.test_rundir_files import fill, read_only, small_tmpfs
+from tests.helpers.disks import fill, read_only, small_tmpfs
 
 
 def written(tmp_path, n: int = 3) -> RunLog:

@@ -262,7 +262,7 @@ def test_applies_at_an_offset() -> None:
 
 
 def test_equally_near_matches_prefer_the_later_one(tmp_path: Path) -> None:
-    """Found by tests/test_patch_differential.py: with the stated line gone and a match one line before
+    """Found by tests/workspace/test_patch_differential.py: with the stated line gone and a match one line before
     and one after, git apply and GNU patch take the one after; so does ours."""
     target = "\nb\nCHANGED\nb\na\n"
     text = "--- a/f.py\n+++ b/f.py\n@@ -3 +3 @@\n-b\n+NEW\n"

@@ -1,4 +1,4 @@
-"""What tests/test_tasks_a.py and tests/test_tasks_b.py share: load a bundled task, its hidden
+"""What the task tests (tests/tasks/test_tasks_*.py) and the attack suite share: load a bundled task, its hidden
 evaluate module or any of its files, and evaluate a submission the way the scorer does."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from autolab_mcp.core.wire import ScoreRecord, Split
 from scorer.evaluate import evaluate_submission
 from scorer.harness import load_evaluate_module
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
 
 
 def task(name: str) -> Task:

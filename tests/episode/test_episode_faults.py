@@ -21,7 +21,7 @@ from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from autolab_mcp.core.taskspec import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
 from tests.helpers import REPO, connect, live_pids, refused, tool
-from tests.test_rundir_files import read_only, small_tmpfs
+from tests.helpers.disks import read_only, small_tmpfs
 
 pytestmark = pytest.mark.anyio
 

@@ -19,7 +19,7 @@ from autolab_mcp.core.taskspec import load_task
 from scorer import reasons
 from scorer.evaluate import SubmissionError, evaluate_submission, extract_submission
 from scorer.seeds import evaluation_seed, load_or_create_secret, seed_commitment
-from tests.task_helpers import TASKS_DIR, needs_sandbox
+from tests.tasks.helpers import TASKS_DIR, needs_sandbox
 
 PROBE_EVALUATE = '''
 from scorer.harness import Measurement

@@ -29,7 +29,7 @@ from autolab_mcp.core.cores import lease_timing_core
 from autolab_mcp.core.taskspec import find_task
 from clients.scripted import run_episode, server_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "tasks"
 
 

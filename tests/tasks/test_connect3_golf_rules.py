@@ -22,7 +22,7 @@ import pytest
 
 from scorer import reasons
 from scorer.harness import RunOutput
-from tests.task_helpers import TASKS_DIR, hidden, module_from, task
+from tests.tasks.helpers import TASKS_DIR, hidden, module_from, task
 
 ROOT = TASKS_DIR / "connect3_golf"
 REFERENCE_FEATURES = ["win", "block", "gives_win", "double_threat", "leaves_win", "center", "wins_above", "height"]
