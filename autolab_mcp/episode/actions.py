@@ -93,8 +93,9 @@ class Episode:
         editable = task.config.autolab.editable
         workspace = Workspace.create(paths.workspace, task.environment_dir, editable, paths.snapshots)
         hand_to_agent(workspace.root)
-        limits = _limits(task, overrides or BudgetOverrides())
-        ledger = Ledger.create(paths.budget, limits, wall_mode=(overrides or BudgetOverrides()).wall_mode)
+        chosen = overrides or BudgetOverrides()
+        limits = _limits(task, chosen)
+        ledger = Ledger.create(paths.budget, limits, wall_mode=chosen.wall_mode)
         meta = RunMeta(run_id=run_id, task=task.name, task_root=str(task.root),
                        created=datetime.now(UTC).isoformat(), backend=backend_name, editable=editable)
         paths.meta.write_text(meta.model_dump_json(indent=1))
@@ -154,10 +155,6 @@ class Episode:
                             seconds=round(seconds, 4), budget=self.ledger.report().model_dump())
         except RunDirWriteError as exc:
             log.warning("could not log the %s call: %s", tool, exc)
-
-    def note_tool_call(self) -> None:
-        """The server saw a tool call (a fresh run without one is removed at close: a health check)."""
-        self._touched = True
 
     def add_listener(self, listener: Listener) -> None:
         """Called with (kind, details) for notable events (used by the demo's live output)."""
