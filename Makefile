@@ -14,7 +14,7 @@ SCORER ?=
 SCORER_TASKS ?= all
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-attacks-docker lint lint-imports bench system-packages scorer-image clean
+.PHONY: demo test test-fast test-attacks-docker lint lint-imports bench system-packages scorer-image clean
 BENCH_ARGS ?=
 
 $(SYSTEM_STAMP):
@@ -45,9 +45,19 @@ scorer-image: $(STAMP)
 # episodes and scorer use containers; without a container engine (no DOCKER_HOST) the second run is
 # skipped, except under CI, where a missing engine fails.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory lint-imports
 	@$(PY) -m pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-attacks-docker
+
+# the fast unit tests: fakes (FakeBackend, FakeScorer) instead of sandboxes and a scorer process; well
+# under a minute on 2 cores. `make test` runs them too, with everything else.
+FAST_TESTS := tests/episode/test_episode_fast.py tests/episode/test_budget.py tests/episode/test_runlog.py \
+	tests/sandbox/test_fake.py tests/sandbox/test_conformance.py tests/core/test_rundir_files.py \
+	tests/core/test_safedir.py tests/core/test_taskspec.py tests/core/test_editable_policy.py tests/workspace \
+	tests/scoring/test_scoring_math.py
+test-fast: $(STAMP)
+	@$(PY) -m pytest $(FAST_TESTS) -k "fake or not conformance" $(PYTEST_ARGS)
 
 test-attacks-docker: $(STAMP)
 	@if [ -n "$$DOCKER_HOST" ] || [ -n "$$CI" ]; then \
