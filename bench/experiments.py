@@ -14,15 +14,19 @@ The cases run in interleaved rounds so a slow phase of the machine hits all of t
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.common import REPO, bench_task, md_table, ratio, scratch, summary_ms
+
+if TYPE_CHECKING:
+    from autolab_mcp.core.sandbox.base import ExecRequest
 
 ROUNDS = 5
 PODMAN_DIR = Path(os.environ.get("AUTOLAB_PODMAN_DIR", "/var/tmp/autolab-podman"))
@@ -95,168 +99,243 @@ def _run_checked(argv: list[str], env: dict[str, str] | None = None) -> None:
         raise RuntimeError(f"{argv[:3]}... failed ({done.returncode}): {done.stderr.decode()[-500:]}")
 
 
-async def run(quick: bool = False) -> dict[str, Any]:
-    from mcp import Client
+HOST_CASE = "host subprocess.run(true)"
+MCP_CASE = "run_experiment(true) via MCP"
+DOCKER_CASE = "DockerBackend.run(true)"
 
-    from autolab_mcp.core.editable import matches
-    from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest, Limits
-    from autolab_mcp.core.sandbox.bwrap import BwrapBackend
-    from autolab_mcp.core.taskspec import load_task
-    from autolab_mcp.episode import Episode
-    from autolab_mcp.server import build_server
 
-    n = 20 if quick else 100
-    n_docker = 5 if quick else 20
-    work = scratch("experiments")
-    task = load_task(bench_task())
-    bwrap = BwrapBackend()
-    episode = Episode.create(task, work / "runs", backend=bwrap, scorer=None)
-    env_cfg = task.config.environment
-    read_only = sorted(
-        str(p.relative_to(task.environment_dir)) for p in task.environment_dir.rglob("*")
-        if p.is_file() and not matches(str(p.relative_to(task.environment_dir)), task.config.autolab.editable)
-    )
-    uid = AGENT_UID if os.geteuid() == 0 else None
-    counter = {"i": 0}
+def _host_true() -> None:
+    subprocess.run(["true"], check=True)
 
-    def request(command: str = "true") -> ExecRequest:
-        counter["i"] += 1
+
+class _Rig:
+    """What every case shares: one episode on a bwrap backend, the ExecRequest such an episode makes, the
+    seconds each backend charged for `true`, and the notes for the report."""
+
+    def __init__(self, quick: bool) -> None:
+        from autolab_mcp.core.editable import matches
+        from autolab_mcp.core.sandbox.base import AGENT_UID
+        from autolab_mcp.core.sandbox.bwrap import BwrapBackend
+        from autolab_mcp.core.taskspec import load_task
+        from autolab_mcp.episode import Episode
+
+        self.n = 20 if quick else 100
+        self.n_docker = 5 if quick else 20
+        self.work = scratch("experiments")
+        task = load_task(bench_task())
+        self.bwrap = BwrapBackend()
+        self.episode = Episode.create(task, self.work / "runs", backend=self.bwrap, scorer=None)
+        self.env_cfg = task.config.environment
+        self.read_only = sorted(
+            str(p.relative_to(task.environment_dir)) for p in task.environment_dir.rglob("*")
+            if p.is_file() and not matches(str(p.relative_to(task.environment_dir)), task.config.autolab.editable)
+        )
+        self.uid = AGENT_UID if os.geteuid() == 0 else None
+        self.count = 0
+        self.charged: dict[str, list[float]] = {"bwrap": [], "run_experiment": [], "docker": []}
+        self.notes: list[str] = [f"bwrap limits mode: {self.bwrap.limits_mode}"]
+
+    def request(self, command: str = "true") -> ExecRequest:
+        """A fresh ExecRequest (each with its own log file), as an episode would make for `command`."""
+        from autolab_mcp.core.sandbox.base import ExecRequest, Limits
+
+        self.count += 1
         return ExecRequest(
-            command=command, workspace=episode.workspace.root, read_only_paths=read_only, runtime=episode.runtime,
-            env={"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1"},
-            limits=Limits(wall_sec=60, memory_mb=env_cfg.memory_mb, cpus=env_cfg.cpus), uid=uid,
-            log_path=work / "logs" / f"{counter['i']}.log",
+            command=command, workspace=self.episode.workspace.root, read_only_paths=self.read_only,
+            runtime=self.episode.runtime, env={"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1"},
+            limits=Limits(wall_sec=60, memory_mb=self.env_cfg.memory_mb, cpus=self.env_cfg.cpus), uid=self.uid,
+            log_path=self.work / "logs" / f"{self.count}.log",
         )
 
-    charged: dict[str, list[float]] = {"bwrap": [], "run_experiment": [], "docker": []}
-    notes: list[str] = [f"bwrap limits mode: {bwrap.limits_mode}"]
-
-    def host() -> None:
-        subprocess.run(["true"], check=True)
-
-    def bwrap_true() -> None:
-        result = bwrap.run(request())
+    def bwrap_true(self) -> None:
+        result = self.bwrap.run(self.request())
         if not result.ok:
             raise RuntimeError(f"bwrap true failed: {result}")
-        charged["bwrap"].append(result.duration_sec)
+        self.charged["bwrap"].append(result.duration_sec)
 
-    sync_cases: dict[str, Callable[[], None]] = {"host subprocess.run(true)": host}
-    raw = _raw_bwrap(bwrap, request())
-    if raw is None:
-        notes.append("the raw bwrap reference was skipped (BwrapBackend's argv helpers changed)")
-    else:
-        sync_cases["bwrap CLI, same argv, no cgroup (reference)"] = raw
-    sync_cases["BwrapBackend.run(true)"] = bwrap_true
-    docker_cases: dict[str, Callable[[], None]] = {}
-    docker_info: dict[str, Any] = {}
+    def sync_cases(self) -> dict[str, Callable[[], None]]:
+        """The host process, the raw bwrap CLI (when the backend's argv helpers still fit) and our backend."""
+        cases: dict[str, Callable[[], None]] = {HOST_CASE: _host_true}
+        raw = _raw_bwrap(self.bwrap, self.request())
+        if raw is None:
+            self.notes.append("the raw bwrap reference was skipped (BwrapBackend's argv helpers changed)")
+        else:
+            cases["bwrap CLI, same argv, no cgroup (reference)"] = raw
+        cases["BwrapBackend.run(true)"] = self.bwrap_true
+        return cases
+
+
+class _DockerTrue:
+    """DockerBackend.run of `true`, recording what it charged."""
+
+    def __init__(self, rig: _Rig, docker: Any) -> None:
+        self.rig, self.docker = rig, docker
+
+    def __call__(self) -> None:
+        result = self.docker.run(self.rig.request())
+        if not result.ok:
+            raise RuntimeError(f"docker true failed: {result}")
+        self.rig.charged["docker"].append(result.duration_sec)
+
+
+def _docker_backend(rig: _Rig) -> tuple[Any, str, str] | None:
+    """(backend, DOCKER_HOST, where it came from), or None with the reason in the notes."""
     docker_host, source = _docker_host()
     if docker_host is None:
-        notes.append(f"docker backend skipped: {source}")
-    elif not (REPO / "autolab_mcp" / "sandbox" / "docker.py").is_file():
-        notes.append("docker backend skipped: autolab_mcp/core/sandbox/docker.py is missing")
-    else:
-        os.environ["DOCKER_HOST"] = docker_host
-        try:
-            from autolab_mcp.core.sandbox.docker import DockerBackend
+        rig.notes.append(f"docker backend skipped: {source}")
+        return None
+    if not (REPO / "autolab_mcp" / "sandbox" / "docker.py").is_file():
+        rig.notes.append("docker backend skipped: autolab_mcp/core/sandbox/docker.py is missing")
+        return None
+    os.environ["DOCKER_HOST"] = docker_host
+    try:
+        from autolab_mcp.core.sandbox.docker import DockerBackend
 
-            docker = DockerBackend()
-        except Exception as exc:  # no engine, or the backend is mid-rewrite
-            notes.append(f"docker backend skipped: {exc}")
-        else:
-            docker_info = {"engine": docker.engine, "docker_host": docker_host, "from": source, "image": docker.image}
+        return DockerBackend(), docker_host, source
+    except Exception as exc:  # no engine, or the backend is mid-rewrite
+        rig.notes.append(f"docker backend skipped: {exc}")
+        return None
 
-            def docker_true() -> None:
-                result = docker.run(request())
-                if not result.ok:
-                    raise RuntimeError(f"docker true failed: {result}")
-                charged["docker"].append(result.duration_sec)
 
-            docker_cases["DockerBackend.run(true)"] = docker_true
-            podman_env = None
-            if (PODMAN_DIR / "containers.conf").is_file() and docker_host.endswith(str(PODMAN_DIR / "podman.sock")):
-                podman_env = {**os.environ, "CONTAINERS_CONF": str(PODMAN_DIR / "containers.conf"),
-                              "CONTAINERS_STORAGE_CONF": str(PODMAN_DIR / "storage.conf")}
-            if shutil.which("podman") and (podman_env is not None or "podman" in docker.engine.lower()):
-                full = _podman_argv(docker.image, True, uid, env_cfg.memory_mb)
-                bare = _podman_argv(docker.image, False, uid, env_cfg.memory_mb)
-                docker_cases["podman run --rm (same limits)"] = lambda: _run_checked(full, podman_env)
-                docker_cases["podman run --rm (binds only)"] = lambda: _run_checked(bare, podman_env)
-                docker_info["podman_argv"] = " ".join(full)
-            if shutil.which("docker"):
-                cli = ["docker", "-H", docker_host, *_podman_argv(docker.image, True, uid, env_cfg.memory_mb)[1:]]
-                docker_cases["docker CLI run --rm (same API socket)"] = lambda: _run_checked(cli)
-            if len(docker_cases) == 1:
-                notes.append("no podman/docker CLI for a peer; the docker backend is shown alone")
+def _podman_env(docker_host: str) -> dict[str, str] | None:
+    """The environment for the podman CLI to reach the same engine as scripts/podman-service.sh, when that runs it."""
+    if (PODMAN_DIR / "containers.conf").is_file() and docker_host.endswith(str(PODMAN_DIR / "podman.sock")):
+        return {**os.environ, "CONTAINERS_CONF": str(PODMAN_DIR / "containers.conf"),
+                "CONTAINERS_STORAGE_CONF": str(PODMAN_DIR / "storage.conf")}
+    return None
 
-    samples: dict[str, list[float]] = {k: [] for k in [*sync_cases, "run_experiment(true) via MCP", *docker_cases]}
-    async with Client(build_server(episode), read_timeout_seconds=120) as client:
 
-        async def mcp_true() -> None:
-            result = await client.call_tool("run_experiment", {"command": "true", "wait_sec": 30})
-            info = result.structured_content or {}
-            if result.is_error or info.get("status") != "finished" or info.get("exit_code") != 0:
-                raise RuntimeError(f"run_experiment true failed: {result.content}")
-            charged["run_experiment"].append(info["seconds"])
+def _docker_cases(rig: _Rig) -> tuple[dict[str, Callable[[], None]], dict[str, Any]]:
+    """Our docker backend and the engine CLIs that are its peers, with the engine's description for the report;
+    both empty when no engine is reachable."""
+    found = _docker_backend(rig)
+    if found is None:
+        return {}, {}
+    docker, docker_host, source = found
+    info: dict[str, Any] = {"engine": docker.engine, "docker_host": docker_host, "from": source, "image": docker.image}
+    cases: dict[str, Callable[[], None]] = {DOCKER_CASE: _DockerTrue(rig, docker)}
+    podman_env = _podman_env(docker_host)
+    if shutil.which("podman") and (podman_env is not None or "podman" in docker.engine.lower()):
+        full = _podman_argv(docker.image, True, rig.uid, rig.env_cfg.memory_mb)
+        bare = _podman_argv(docker.image, False, rig.uid, rig.env_cfg.memory_mb)
+        cases["podman run --rm (same limits)"] = functools.partial(_run_checked, full, podman_env)
+        cases["podman run --rm (binds only)"] = functools.partial(_run_checked, bare, podman_env)
+        info["podman_argv"] = " ".join(full)
+    if shutil.which("docker"):
+        cli = ["docker", "-H", docker_host, *_podman_argv(docker.image, True, rig.uid, rig.env_cfg.memory_mb)[1:]]
+        cases["docker CLI run --rm (same API socket)"] = functools.partial(_run_checked, cli)
+    if len(cases) == 1:
+        rig.notes.append("no podman/docker CLI for a peer; the docker backend is shown alone")
+    return cases, info
 
+
+class _McpTrue:
+    """run_experiment("true") end to end over an MCP client, recording the seconds it charged."""
+
+    def __init__(self, client: Any, charged: list[float]) -> None:
+        self.client, self.charged = client, charged
+
+    async def __call__(self) -> None:
+        result = await self.client.call_tool("run_experiment", {"command": "true", "wait_sec": 30})
+        info = result.structured_content or {}
+        if result.is_error or info.get("status") != "finished" or info.get("exit_code") != 0:
+            raise RuntimeError(f"run_experiment true failed: {result.content}")
+        self.charged.append(info["seconds"])
+
+
+def _timed(fn: Callable[[], None], times: int, into: list[float]) -> None:
+    for _ in range(times):
+        t0 = time.perf_counter()
+        fn()
+        into.append(time.perf_counter() - t0)
+
+
+def _share(total: int, r: int) -> int:
+    """Round r's slice of `total` runs spread over ROUNDS rounds (the first ones take the remainder)."""
+    return total // ROUNDS + (1 if r < total % ROUNDS else 0)
+
+
+async def _measure(rig: _Rig, sync_cases: dict[str, Callable[[], None]],
+                   docker_cases: dict[str, Callable[[], None]]) -> tuple[dict[str, list[float]], float]:
+    """Warm every case up once, then time them in interleaved rounds; the samples per case and the wall seconds."""
+    from mcp import Client
+
+    from autolab_mcp.server import build_server
+
+    samples: dict[str, list[float]] = {k: [] for k in [*sync_cases, MCP_CASE, *docker_cases]}
+    async with Client(build_server(rig.episode), read_timeout_seconds=120) as client:
+        mcp_true = _McpTrue(client, rig.charged["run_experiment"])
         started = time.monotonic()
         for fn in [*sync_cases.values(), *docker_cases.values()]:
             fn()  # warm-up (page cache, image, cgroup parents)
         await mcp_true()
-        for charged_list in charged.values():
+        for charged_list in rig.charged.values():
             charged_list.clear()
         for r in range(ROUNDS):
-            count = n // ROUNDS + (1 if r < n % ROUNDS else 0)
-            dcount = n_docker // ROUNDS + (1 if r < n_docker % ROUNDS else 0)
+            count, dcount = _share(rig.n, r), _share(rig.n_docker, r)
             for name, fn in sync_cases.items():
-                for _ in range(count):
-                    t0 = time.perf_counter()
-                    fn()
-                    samples[name].append(time.perf_counter() - t0)
+                _timed(fn, count, samples[name])
             for _ in range(count):
                 t0 = time.perf_counter()
                 await mcp_true()
-                samples["run_experiment(true) via MCP"].append(time.perf_counter() - t0)
+                samples[MCP_CASE].append(time.perf_counter() - t0)
             for name, fn in docker_cases.items():
-                for _ in range(dcount):
-                    t0 = time.perf_counter()
-                    fn()
-                    samples[name].append(time.perf_counter() - t0)
+                _timed(fn, dcount, samples[name])
         seconds = time.monotonic() - started
-    episode.close()
-    late = exit_latency(bwrap, request, 8 if quick else 24)
+    return samples, seconds
 
-    rows = {name: summary_ms(values) for name, values in samples.items()}
-    exit_seen = summary_ms(late)
-    host_p50 = rows["host subprocess.run(true)"]["p50_ms"]
+
+def _overhead(rows: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every case against the raw host process, and the targets for our two sandboxed paths."""
+    host_p50 = rows[HOST_CASE]["p50_ms"]
     out_rows = []
     for name, row in rows.items():
         extra = {"over_host_p50_ms": row["p50_ms"] - host_p50, "over_host_ratio": ratio(row["p50_ms"], host_p50)}
         out_rows.append({"case": name, **row, **extra})
-    charged_ms = {k: summary_ms(v) for k, v in charged.items() if v}
     targets = []
-    for name in ("BwrapBackend.run(true)", "run_experiment(true) via MCP"):
+    for name in ("BwrapBackend.run(true)", MCP_CASE):
         over = rows[name]["p50_ms"] - host_p50
         targets.append({"name": f"{name}: p50 overhead beyond the raw process < 15 ms", "value": f"+{over:.1f} ms",
                         "met": over < 15.0})
-    docker_ratios = {}
-    if "DockerBackend.run(true)" in rows:
-        ours = rows["DockerBackend.run(true)"]
-        for name, row in rows.items():
-            if name.startswith(("podman", "docker CLI")):
-                docker_ratios[name] = {"p50": ratio(ours["p50_ms"], row["p50_ms"]),
-                                       "p99": ratio(ours["p99_ms"], row["p99_ms"])}
-        primary = docker_ratios.get("podman run --rm (same limits)")
-        if primary:
-            targets.append({"name": "docker backend within 1.2x of `podman run --rm` (same binds and limits), p50",
-                            "value": f"{primary['p50']:.2f}x", "met": primary["p50"] <= 1.2})
-        bare = docker_ratios.get("podman run --rm (binds only)")
-        if bare:
-            targets.append({"name": "docker backend within 1.2x of `podman run --rm` (binds only), p50",
-                            "value": f"{bare['p50']:.2f}x", "met": bare["p50"] <= 1.2})
+    return out_rows, targets
+
+
+def _docker_comparison(rows: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Our docker backend against each engine CLI (p50 and p99 ratios), and the 1.2x targets against podman."""
+    ratios: dict[str, Any] = {}
+    targets: list[dict[str, Any]] = []
+    if DOCKER_CASE not in rows:
+        return ratios, targets
+    ours = rows[DOCKER_CASE]
+    for name, row in rows.items():
+        if name.startswith(("podman", "docker CLI")):
+            ratios[name] = {"p50": ratio(ours["p50_ms"], row["p50_ms"]), "p99": ratio(ours["p99_ms"], row["p99_ms"])}
+    for case, what in (("podman run --rm (same limits)", "same binds and limits"),
+                       ("podman run --rm (binds only)", "binds only")):
+        peer = ratios.get(case)
+        if peer:
+            targets.append({"name": f"docker backend within 1.2x of `podman run --rm` ({what}), p50",
+                            "value": f"{peer['p50']:.2f}x", "met": peer["p50"] <= 1.2})
+    return ratios, targets
+
+
+async def run(quick: bool = False) -> dict[str, Any]:
+    rig = _Rig(quick)
+    sync_cases = rig.sync_cases()
+    docker_cases, docker_info = _docker_cases(rig)
+    samples, seconds = await _measure(rig, sync_cases, docker_cases)
+    rig.episode.close()
+    late = exit_latency(rig.bwrap, rig.request, 8 if quick else 24)
+
+    rows = {name: summary_ms(values) for name, values in samples.items()}
+    out_rows, targets = _overhead(rows)
+    docker_ratios, docker_targets = _docker_comparison(rows)
     return {
-        "config": {"runs": n, "docker_runs": n_docker, "rounds": ROUNDS, "seconds": round(seconds, 1), **docker_info},
-        "rows": out_rows, "charged_ms": charged_ms, "exit_latency_ms": exit_seen, "docker_ratios": docker_ratios,
-        "targets": targets, "notes": notes,
+        "config": {"runs": rig.n, "docker_runs": rig.n_docker, "rounds": ROUNDS, "seconds": round(seconds, 1),
+                   **docker_info},
+        "rows": out_rows, "charged_ms": {k: summary_ms(v) for k, v in rig.charged.items() if v},
+        "exit_latency_ms": summary_ms(late), "docker_ratios": docker_ratios,
+        "targets": [*targets, *docker_targets], "notes": rig.notes,
     }
 
 

@@ -57,6 +57,81 @@ Action = tuple[str, Any]  # ("tool", (name, arguments)) or ("text", message)
 Policy = Callable[[list[Exchange]], Action]
 
 
+class _WireProblem(Exception):
+    """A request that breaks the wire format; raised from deep in the parsing, answered 400 by the server."""
+
+
+def _check_anthropic_request(headers: dict[str, str], body: dict[str, Any]) -> None:
+    """The headers, fields and tool definitions the real Messages API insists on."""
+    if not headers.get("anthropic-version"):
+        raise _WireProblem("anthropic-version header is required")
+    for key in ("model", "max_tokens", "messages"):
+        if key not in body:
+            raise _WireProblem(f"{key}: field required")
+    for tool in body.get("tools") or []:
+        if set(tool) - {"name", "description", "input_schema"} or tool.get("input_schema", {}).get(
+                "type") != "object":
+            raise _WireProblem(f"malformed tool {tool.get('name')!r}")
+
+
+def _take_tool_uses(blocks: list[Any], history: list[Exchange], pending: dict[str, Exchange]) -> None:
+    """An assistant turn: every earlier tool_use must have had its result; its own tool_uses become pending."""
+    if pending:
+        raise _WireProblem(f"tool_use ids without tool_result: {sorted(pending)}")
+    for block in blocks:
+        if block.get("type") == "tool_use":
+            ex = Exchange(block["id"], block["name"], block.get("input") or {})
+            history.append(ex)
+            pending[ex.id] = ex
+
+
+def _take_tool_results(blocks: list[Any], pending: dict[str, Exchange]) -> None:
+    """A user turn: each tool_result answers a pending tool_use, and all of them must be answered in it."""
+    for block in blocks:
+        if block.get("type") == "tool_result":
+            ex = pending.pop(block.get("tool_use_id"), None)
+            if ex is None:
+                raise _WireProblem(f"tool_result for unknown tool_use_id {block.get('tool_use_id')}")
+            result = block.get("content")
+            ex.result = result if isinstance(result, str) else "".join(b.get("text", "") for b in result or [])
+            ex.is_error = bool(block.get("is_error"))
+    if pending:
+        raise _WireProblem(f"tool_use ids without tool_result: {sorted(pending)}")
+
+
+def _anthropic_history(messages: list[dict[str, Any]]) -> list[Exchange]:
+    """The tool calls so far and their results, checking the pairing the real API enforces."""
+    if not messages or messages[0].get("role") != "user":
+        raise _WireProblem("the first message must be a user message")
+    history: list[Exchange] = []
+    pending: dict[str, Exchange] = {}
+    for message in messages:
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        if message["role"] == "assistant":
+            _take_tool_uses(blocks, history, pending)
+        elif message["role"] == "user":
+            _take_tool_results(blocks, pending)
+        else:
+            raise _WireProblem(f"unknown role {message['role']!r}")
+    return history
+
+
+def _anthropic_answer(body: dict[str, Any], n: int, action: Action) -> dict[str, Any]:
+    """The Messages API response carrying the policy's next move (a tool_use, or a final text)."""
+    kind, value = action
+    usage = {"input_tokens": len(json.dumps(body)) // 4, "output_tokens": 20}
+    if kind == "tool":
+        name, args = value
+        content = [{"type": "text", "text": f"Next: {name}."},
+                   {"type": "tool_use", "id": f"toolu_{n:04d}", "name": name, "input": args}]
+        stop = "tool_use"
+    else:
+        content, stop = [{"type": "text", "text": value}], "end_turn"
+    return {"id": f"msg_{n:04d}", "type": "message", "role": "assistant", "model": body["model"],
+            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage}
+
+
 class SolvePolicy:
     """Solve a bundled task with its reference solution, deciding each call from the results received."""
 
@@ -194,56 +269,12 @@ class FakeModelServer:
     def _anthropic(self, headers: dict[str, str], body: dict[str, Any], n: int) -> tuple[int, dict[str, str], Any]:
         if headers.get("x-api-key") != self.api_key:
             return 401, {}, {"type": "error", "error": {"type": "authentication_error", "message": "bad x-api-key"}}
-        if not headers.get("anthropic-version"):
-            return self._problem("anthropic-version header is required")
-        for key in ("model", "max_tokens", "messages"):
-            if key not in body:
-                return self._problem(f"{key}: field required")
-        for tool in body.get("tools") or []:
-            if set(tool) - {"name", "description", "input_schema"} or tool.get("input_schema", {}).get(
-                    "type") != "object":
-                return self._problem(f"malformed tool {tool.get('name')!r}")
-        history: list[Exchange] = []
-        pending: dict[str, Exchange] = {}
-        messages = body["messages"]
-        if not messages or messages[0].get("role") != "user":
-            return self._problem("the first message must be a user message")
-        for message in messages:
-            content = message.get("content")
-            blocks = content if isinstance(content, list) else []
-            if message["role"] == "assistant":
-                if pending:
-                    return self._problem(f"tool_use ids without tool_result: {sorted(pending)}")
-                for block in blocks:
-                    if block.get("type") == "tool_use":
-                        ex = Exchange(block["id"], block["name"], block.get("input") or {})
-                        history.append(ex)
-                        pending[ex.id] = ex
-            elif message["role"] == "user":
-                for block in blocks:
-                    if block.get("type") == "tool_result":
-                        ex = pending.pop(block.get("tool_use_id"), None)
-                        if ex is None:
-                            return self._problem(f"tool_result for unknown tool_use_id {block.get('tool_use_id')}")
-                        result = block.get("content")
-                        ex.result = result if isinstance(result, str) else "".join(
-                            b.get("text", "") for b in result or [])
-                        ex.is_error = bool(block.get("is_error"))
-                if pending:
-                    return self._problem(f"tool_use ids without tool_result: {sorted(pending)}")
-            else:
-                return self._problem(f"unknown role {message['role']!r}")
-        kind, value = self.policy(history)
-        usage = {"input_tokens": len(json.dumps(body)) // 4, "output_tokens": 20}
-        if kind == "tool":
-            name, args = value
-            content = [{"type": "text", "text": f"Next: {name}."},
-                       {"type": "tool_use", "id": f"toolu_{n:04d}", "name": name, "input": args}]
-            stop = "tool_use"
-        else:
-            content, stop = [{"type": "text", "text": value}], "end_turn"
-        return 200, {}, {"id": f"msg_{n:04d}", "type": "message", "role": "assistant", "model": body["model"],
-                         "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage}
+        try:
+            _check_anthropic_request(headers, body)
+            history = _anthropic_history(body["messages"])
+        except _WireProblem as exc:
+            return self._problem(str(exc))
+        return 200, {}, _anthropic_answer(body, n, self.policy(history))
 
     def _openai(self, headers: dict[str, str], body: dict[str, Any], n: int) -> tuple[int, dict[str, str], Any]:
         if headers.get("authorization") != f"Bearer {self.api_key}":
