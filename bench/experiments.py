@@ -184,7 +184,7 @@ def _docker_backend(rig: _Rig) -> tuple[Any, str, str] | None:
     if docker_host is None:
         rig.notes.append(f"docker backend skipped: {source}")
         return None
-    if not (REPO / "autolab_mcp" / "sandbox" / "docker.py").is_file():
+    if not (REPO / "autolab_mcp" / "core" / "sandbox" / "docker.py").is_file():
         rig.notes.append("docker backend skipped: autolab_mcp/core/sandbox/docker.py is missing")
         return None
     os.environ["DOCKER_HOST"] = docker_host
