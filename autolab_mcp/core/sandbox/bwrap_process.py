@@ -263,20 +263,8 @@ class BwrapProcess(RunningSandboxBase):
             # the sandbox can do that (it cannot see or signal it), so the run did not end by its own exit
             who, sig = killed_by(self._kill_reason, oom, -rc if rc < 0 else None, rc)
             code = None if who is not None else rc
-            self._result = ExecResult(
-                exit_code=code,
-                output_tail=tail,
-                output_bytes=self._seen,
-                output_truncated=self._seen > self._logged,
-                duration_sec=self._t_end - self._t0 - self._frozen_total,
-                timed_out=self._kill_reason == "timeout",
-                cancelled=self._kill_reason == "cancelled",
-                disk_exceeded=self._kill_reason == "disk",
-                oom_killed=oom,
-                killed_by=who,
-                signal=sig,
-                limits_mode=self.limits_mode,
-            )
+            self._result = self._final_result(exit_code=code, tail=tail, oom=oom, who=who, sig=sig,
+                                              limits_mode=self.limits_mode)
         except BaseException as e:  # never leave waiters hanging
             log.exception("sandbox %s: watcher failed", self.run_id)
             self._result = ExecResult(

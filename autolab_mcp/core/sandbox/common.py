@@ -147,6 +147,26 @@ class RunningSandboxBase(ABC):
         self._frozen_since: float | None = None
         self._freeze_lock = threading.Lock()
 
+    def _final_result(self, *, exit_code: int | None, tail: str, oom: bool, who: KilledBy | None, sig: str | None,
+                      limits_mode: str, duration: float | None = None) -> ExecResult:
+        """How the run ended, from what every backend tracks the same way (output counts, kill reason,
+        frozen time); `duration` defaults to the wall time it ran, frozen time excluded."""
+        assert self._t_end is not None or duration is not None
+        return ExecResult(
+            exit_code=exit_code,
+            output_tail=tail,
+            output_bytes=self._seen,
+            output_truncated=self._seen > self._logged,
+            duration_sec=duration if duration is not None else self._t_end - self._t0 - self._frozen_total,
+            timed_out=self._kill_reason == "timeout",
+            cancelled=self._kill_reason == "cancelled",
+            disk_exceeded=self._kill_reason == "disk",
+            oom_killed=oom,
+            killed_by=who,
+            signal=sig,
+            limits_mode=limits_mode,  # type: ignore[arg-type]
+        )
+
     def _went_live(self) -> None:
         """Called once the sandbox runs and its watcher is up (a failed start never counts as live)."""
         with _live_lock:

@@ -123,17 +123,5 @@ class ContainerWatch(RunningSandboxBase):
         elif who is None:  # the container vanished without a state: removed behind our back
             who, sig = "unknown", None
         self._cleanup()
-        return ExecResult(
-            exit_code=code,
-            output_tail=self.output_tail(self._tail_bytes),
-            output_bytes=self._seen,
-            output_truncated=self._seen > self._logged,
-            duration_sec=self._t_end - self._t0 - self._frozen_total,
-            timed_out=self._kill_reason == "timeout",
-            cancelled=self._kill_reason == "cancelled",
-            disk_exceeded=self._kill_reason == "disk",
-            oom_killed=oom,
-            killed_by=who,
-            signal=sig,
-            limits_mode="container",
-        )
+        return self._final_result(exit_code=code, tail=self.output_tail(self._tail_bytes), oom=oom, who=who,
+                                  sig=sig, limits_mode="container")

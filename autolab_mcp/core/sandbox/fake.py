@@ -283,20 +283,9 @@ class FakeProcess(RunningSandboxBase):
         who, sig = killed_by(self._kill_reason, ending == "oom", signum, self.command.exit_code)
         self.thaw()
         self._t_end = self._t0 + self._frozen_total + ran
-        return ExecResult(
-            exit_code=None if who is not None else self.command.exit_code,
-            output_tail=self.output_tail(self._tail_bytes),
-            output_bytes=self._seen,
-            output_truncated=self._seen > self._logged,
-            duration_sec=ran,
-            timed_out=self._kill_reason == "timeout",
-            cancelled=self._kill_reason == "cancelled",
-            disk_exceeded=self._kill_reason == "disk",
-            oom_killed=ending == "oom",
-            killed_by=who,
-            signal=sig,
-            limits_mode=self.limits_mode,
-        )
+        return self._final_result(exit_code=None if who is not None else self.command.exit_code,
+                                  tail=self.output_tail(self._tail_bytes), oom=ending == "oom", who=who, sig=sig,
+                                  limits_mode=self.limits_mode, duration=ran)
 
     def _write_files(self) -> None:
         """The command's `files`, written into the workspace as it exits (read-only ones refused)."""
