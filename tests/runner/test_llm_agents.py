@@ -1,6 +1,6 @@
 """The LLM tool-use loops (Anthropic Messages, OpenAI chat completions) against a fake model server on loopback.
 
-The fake server (tests/integrations/fake_model_server.py) speaks the real wire formats over real HTTP and
+The fake server (tests/helpers/fake_model_server.py) speaks the real wire formats over real HTTP and
 plays a conversation that solves sorting_network from the tool results it receives; the agent drives a
 real `autolab-mcp serve` over stdio. No live model, no patched functions.
 """
@@ -20,7 +20,7 @@ from clients.agents import AgentOptions
 from clients.agents.http import APIError, RetryStats, post_json, retry_after
 from clients.agents.llm import Slot, trim_tool_outputs, trimmed_stub
 from clients.evalrun import run_one
-from tests.integrations.fake_model_server import API_KEY, FakeModelServer, SolvePolicy
+from tests.helpers.fake_model_server import API_KEY, FakeModelServer, SolvePolicy
 
 TASK = "sorting_network"
 

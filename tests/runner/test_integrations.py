@@ -1,6 +1,6 @@
 """Third-party MCP clients (code no one on this team wrote) solve an episode on our server, with no live model.
 
-Each framework runs in a subprocess (tests/integrations/*_client.py) and reaches our server only the way a
+Each framework runs in a subprocess (tests/runner/integrations/*_client.py) and reaches our server only the way a
 user's setup would: it starts `.venv/bin/autolab-mcp serve --task sorting_network --run-dir DIR` itself and
 speaks MCP over stdio. The frameworks come from the `integrations` extra (`pip install -e '.[integrations]'`);
 when one is not importable here, the test builds it a venv of its own, once, under the autolab cache
@@ -35,7 +35,7 @@ from autolab_mcp.cli import verify_result
 from autolab_mcp.core.runtime import default_cache_dir
 from autolab_mcp.core.taskspec import find_task
 from tests.helpers import REPO
-from tests.integrations.fake_model_server import API_KEY, FakeModelServer, SolvePolicy
+from tests.helpers.fake_model_server import API_KEY, FakeModelServer, SolvePolicy
 
 TASK = "sorting_network"
 HELPERS = Path(__file__).resolve().parent / "integrations"

@@ -331,7 +331,7 @@ class FakeModelServer:
 
 def main() -> None:
     """Serve a policy from the command line (for trying an agent by hand):
-    python -m tests.integrations.fake_model_server sorting_network"""
+    python -m tests.helpers.fake_model_server sorting_network"""
     import sys
 
     policy = SolvePolicy(sys.argv[1] if len(sys.argv) > 1 else "sorting_network")
