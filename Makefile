@@ -14,7 +14,7 @@ SCORER ?=
 SCORER_TASKS ?= all
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast test-attacks-docker lint lint-imports bench system-packages scorer-image clean
+.PHONY: demo test test-fast test-tasks test-attacks-docker lint lint-imports bench system-packages scorer-image clean
 BENCH_ARGS ?=
 
 $(SYSTEM_STAMP):
@@ -58,6 +58,13 @@ FAST_TESTS := tests/episode/test_episode_fast.py tests/episode/test_budget.py te
 	tests/scoring/test_scoring_math.py
 test-fast: $(STAMP)
 	@$(PY) -m pytest $(FAST_TESTS) -k "fake or not conformance" $(PYTEST_ARGS)
+
+# the task conformance suite over the tasks in TASKS_DIR only (a list like PATH): an author's check
+TASKS_DIR ?=
+test-tasks: $(STAMP)
+	@if [ -z "$(TASKS_DIR)" ]; then echo "usage: make test-tasks TASKS_DIR=DIR[:DIR...]"; exit 2; fi
+	@AUTOLAB_TASKS_DIR="$(TASKS_DIR)" AUTOLAB_CONFORMANCE_EXTERNAL_ONLY=1 \
+	  $(PY) -m pytest tests/tasks/test_task_conformance.py $(PYTEST_ARGS)
 
 test-attacks-docker: $(STAMP)
 	@if [ -n "$$DOCKER_HOST" ] || [ -n "$$CI" ]; then \

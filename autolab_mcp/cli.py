@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autolab_mcp.cli_options import add_tasks_dir_option
 from autolab_mcp.core.rundir import RunDir
 from autolab_mcp.core.signatures import default_public_key_path
-from autolab_mcp.core.taskspec import TaskSpecError, find_task, list_tasks
+from autolab_mcp.core.taskdirs import find_task, use_tasks_dirs
+from autolab_mcp.core.taskspec import TaskSpecError
 
 log = logging.getLogger("autolab")
 
@@ -50,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    use_tasks_dirs(args.tasks_dir)
     runs_dir: Path = args.run_dir.resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     backend = make_backend(args.backend)
@@ -72,6 +75,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("error: give --task NAME (see `autolab-mcp tasks`) or --resume RUN_ID", file=sys.stderr)
             return 2
         task = find_task(args.task, public_only=bool(args.scorer_url))
+        if task.serve_problem():
+            print(f"error: task {task.name} cannot be served: {task.serve_problem()}", file=sys.stderr)
+            return 2
     if not args.scorer_url and not task.scorable:
         print(f"error: {task.tests_dir / 'evaluate.py'} is missing; the scorer needs its evaluate(ctx)",
               file=sys.stderr)
@@ -170,26 +176,6 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 # -- tasks and runs ---------------------------------------------------------------
-
-
-def cmd_tasks(args: argparse.Namespace) -> int:
-    tasks = list_tasks()
-    rows = [{
-        "name": t.name, "axis": t.axis, "metric": t.config.optimization.metric,
-        "direction": t.config.optimization.direction, "wall_sec": t.config.agent.timeout_sec,
-        **t.config.autolab.budget.model_dump(),
-    } for t in tasks]
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    header = (f"{'task':<18} {'axis':<8} {'metric':<24} {'dir':<6} {'wall s':>7} {'compute s':>9} "
-              f"{'exps':>5} {'scores':>6}")
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(f"{r['name']:<18} {r['axis']:<8} {r['metric']:<24} {r['direction']:<6} {r['wall_sec']:>7.0f} "
-              f"{r['compute_sec']:>9.0f} {r['experiments']:>5} {r['score_calls']:>6}")
-    return 0
 
 
 def _run_summary(run_dir: Path) -> dict[str, Any]:
@@ -292,7 +278,8 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run one episode as an MCP server (stdio, or streamable HTTP)")
-    serve.add_argument("--task", help="bundled task name or task directory")
+    serve.add_argument("--task", help="task name (see `autolab-mcp tasks`) or task directory")
+    add_tasks_dir_option(serve)
     serve.add_argument("--run-dir", type=Path, default=_default_runs_dir(), help="where runs are kept (./runs)")
     serve.add_argument("--resume", metavar="RUN_ID", help="continue a run after the server stopped")
     serve.add_argument("--backend", default="bwrap", choices=["bwrap", "docker"])
@@ -324,9 +311,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     bundle.add_argument("out", type=Path, help="tasks directory to write the task into (as OUT/NAME)")
     bundle.set_defaults(func=cmd_bundle)
 
-    tasks = sub.add_parser("tasks", help="list the bundled tasks")
-    tasks.add_argument("--json", action="store_true")
-    tasks.set_defaults(func=cmd_tasks)
+    from autolab_mcp import task_list
+
+    task_list.add_parser(sub)
 
     runs = sub.add_parser("runs", help="list runs, or show one")
     runs.add_argument("run_id", nargs="?")
@@ -342,10 +329,11 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     scorer.add_argument("rest", nargs=argparse.REMAINDER)
     scorer.set_defaults(func=cmd_scorer)
 
-    from autolab_mcp import call_cli, oracle
+    from autolab_mcp import call_cli, new_task, oracle
 
     oracle.add_parser(sub)
     call_cli.add_parser(sub)
+    new_task.add_parser(sub)
     if plugins:
         _add_plugin_commands(sub)
     return parser

@@ -3,23 +3,28 @@
 For every task: the untouched baseline must pass the gate and score about 0, the
 reference solution must score >= 0.9 (reference = 1 by definition, so this checks
 that the stored reference reproduces here), and a deliberately broken submission
-(tests/broken/, mirroring the editable files) must fail the gate with a reason.
+(tests/broken.diff applied to the baseline, see broken_case.py) must fail the gate with a reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from autolab_mcp.broken_case import BrokenCaseError, broken_submission
+from autolab_mcp.cli_options import add_tasks_dir_option
 from autolab_mcp.core.archive import tar_directory_files
 from autolab_mcp.core.editable import editable_files
-from autolab_mcp.core.taskspec import Task, find_task, list_tasks
+from autolab_mcp.core.taskdirs import discover, find_task, use_tasks_dirs
+from autolab_mcp.core.taskspec import Task
 from autolab_mcp.scorer_client import ScorerProcess, ScorerRejected, ScorerUnavailable
 
 BASELINE_MAX = 0.15
@@ -34,6 +39,7 @@ class Check(BaseModel):
     reason: str = ""
     verdict: str = ""
     seconds: float = 0.0
+    harness_error: bool = Field(False, description="evaluate.py raised: the task is broken, not the submission")
     ok: bool = False
     problem: str = ""
 
@@ -54,7 +60,9 @@ def _archive(root: Path, task: Task) -> bytes:
 
 
 def _judge(kind: str, check: Check) -> Check:
-    if kind == "baseline" and not (check.valid and (check.score or 0.0) <= BASELINE_MAX):
+    if check.harness_error:
+        check.problem = "tests/evaluate.py raised an exception (the scorer's record keeps the traceback)"
+    elif kind == "baseline" and not (check.valid and (check.score or 0.0) <= BASELINE_MAX):
         check.problem = f"baseline must pass the gate and score <= {BASELINE_MAX}"
     elif kind == "reference" and not (check.valid and (check.score or 0.0) >= REFERENCE_MIN):
         check.problem = f"reference must score >= {REFERENCE_MIN}"
@@ -65,14 +73,19 @@ def _judge(kind: str, check: Check) -> Check:
 
 
 def check_task(task: Task, backend: str = "bwrap") -> TaskReport:
-    sources = {"baseline": task.environment_dir, "reference": task.solution_dir, "broken": task.tests_dir / "broken"}
     scorer = ScorerProcess(task.root, backend, eval_timeout=task.config.autolab.eval_timeout_sec * 4 + 60)
     checks: list[Check] = []
+    scratch = Path(tempfile.mkdtemp(prefix=f"oracle-{task.name}-"))
     try:
+        sources: dict[str, Path | str] = {"baseline": task.environment_dir, "reference": task.solution_dir}
+        try:
+            sources["broken"] = broken_submission(task, scratch / "broken")
+        except BrokenCaseError as exc:
+            sources["broken"] = str(exc)
         scorer.start()
         for kind, root in sources.items():
-            if not root.is_dir():
-                checks.append(Check(kind=kind, problem=f"{root} is missing"))
+            if isinstance(root, str) or not root.is_dir():
+                checks.append(Check(kind=kind, problem=root if isinstance(root, str) else f"{root} is missing"))
                 continue
             started = time.monotonic()
             try:
@@ -81,13 +94,28 @@ def check_task(task: Task, backend: str = "bwrap") -> TaskReport:
                 checks.append(Check(kind=kind, problem=f"scorer error: {exc}"))
                 continue
             check = Check(kind=kind, valid=record.valid, metric=record.metric, score=round(record.score, 4),
-                          reason=record.reason, verdict=record.verdict, seconds=round(time.monotonic() - started, 1))
+                          reason=record.reason, verdict=record.verdict, seconds=round(time.monotonic() - started, 1),
+                          harness_error="traceback" in record.details)
             checks.append(_judge(kind, check))
     except ScorerUnavailable as exc:
         checks.append(Check(kind="scorer", problem=str(exc)))
     finally:
         scorer.stop()
-    return TaskReport(task=task.name, axis=task.axis, metric=task.config.optimization.metric, checks=checks)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return TaskReport(task=task.name, axis=task.axis or "unknown", metric=task.optimization.metric, checks=checks)
+
+
+def _unloadable(name: str, problem: str) -> TaskReport:
+    return TaskReport(task=name, axis="unknown", metric="-", checks=[Check(kind="load", problem=problem)])
+
+
+def _tasks_to_check(args: argparse.Namespace) -> list[tuple[str, Task | None, str]]:
+    """(name, task, problem) per task to check: the one named, or every task found (`all`)."""
+    dirs = use_tasks_dirs(args.tasks_dir)
+    if args.task != "all":
+        found = [find_task(args.task, dirs)]
+        return [(found[0].name, found[0], found[0].serve_problem() or "")]
+    return [(e.name, e.task, e.problem or (e.task.serve_problem() if e.task else "") or "") for e in discover(dirs)]
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -112,9 +140,11 @@ def print_table(reports: list[TaskReport]) -> None:
 
 
 def cmd_oracle(args: argparse.Namespace) -> int:
-    tasks = list_tasks() if args.task == "all" else [find_task(args.task)]
     reports = []
-    for task in tasks:
+    for name, task, problem in _tasks_to_check(args):
+        if task is None or problem:
+            reports.append(_unloadable(name, problem))
+            continue
         if not args.json:
             print(f"checking {task.name} ...", file=sys.stderr, flush=True)
         reports.append(check_task(task, args.backend))
@@ -127,7 +157,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("oracle", help="check baseline, reference and a broken submission per task")
-    parser.add_argument("--task", default="all", help="task name or `all`")
+    parser.add_argument("--task", default="all", help="task name or directory, or `all` (every task found)")
+    add_tasks_dir_option(parser)
     parser.add_argument("--backend", default="bwrap", choices=["bwrap", "docker"])
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=cmd_oracle)

@@ -78,13 +78,13 @@ def _summary(value: Any) -> Any:
 def build_server(episode: Episode) -> MCPServer:
     """The MCP server of one episode: its tools (each one agent action, logged), resources and prompt."""
     task = episode.task
-    cfg = task.config
+    objective = task.optimization
     mcp = MCPServer(
         "autolab-mcp",
         version=_version(),
         instructions=(
-            f"An optimization task ({task.name}, axis: {cfg.metadata.axis}, metric: {cfg.optimization.metric}, "
-            f"{cfg.optimization.direction} is better). Read the resource autolab://instruction first. "
+            f"An optimization task ({task.name}, axis: {task.axis or 'unknown'}, metric: {objective.metric}, "
+            f"{objective.direction} is better). Read the resource autolab://instruction first. "
             "Edit the editable files, run experiments, ask for a metric (rationed), then submit once."
         ),
     )
@@ -303,6 +303,7 @@ def _add_submit_tool(mcp: MCPServer, episode: Episode, calls: ToolCalls) -> None
 def _add_resources(mcp: MCPServer, episode: Episode) -> None:
     task = episode.task
     cfg = task.config
+    objective = task.optimization
     cap = cfg.autolab.experiment_timeout_sec
 
     @mcp.resource("autolab://instruction", name="instruction", mime_type="text/markdown")
@@ -334,10 +335,10 @@ def _add_resources(mcp: MCPServer, episode: Episode) -> None:
         """The task's public spec: axis, metric, direction, editable files, budgets (no hidden data)."""
         limits, wall_mode = episode.budget_limits()
         return json.dumps({
-            "name": task.name, "axis": cfg.metadata.axis, "metric": cfg.optimization.metric,
-            "direction": cfg.optimization.direction, "scale": cfg.autolab.scale,
+            "name": task.name, "axis": task.axis, "metric": objective.metric,
+            "direction": objective.direction, "scale": cfg.autolab.scale,
             "editable": cfg.autolab.editable, "quality_gate": cfg.autolab.quality_gate,
-            "baseline": cfg.optimization.baseline.model_dump(), "reference": cfg.optimization.reference.model_dump(),
+            "baseline": objective.baseline.model_dump(), "reference": objective.reference.model_dump(),
             "budget": limits.model_dump(), "wall_mode": wall_mode,
             "experiment_timeout_sec": cap, "measures_time": task.needs_timing_core,
             "max_editable_bytes": cfg.autolab.max_editable_bytes,

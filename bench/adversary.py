@@ -195,7 +195,7 @@ def _last_int(text: str, pattern: str) -> int:
 def _task_root(name: str, work: Path) -> Path:
     """spin_timed is a test fixture: served from a scratch copy (a scorer seals tests/ and solution/)."""
     if name != "spin_timed":
-        from autolab_mcp.core.taskspec import find_task
+        from autolab_mcp.core.taskdirs import find_task
 
         return find_task(name).root
     root = work / "tasks" / "spin_timed"

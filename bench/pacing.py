@@ -41,7 +41,7 @@ def _ledger_exact(budget: dict[str, Any], runs: list[dict[str, Any]]) -> bool:
 
 
 async def eight_http_clients(work: Path, sleep_sec: float, idle_sec: float) -> Row:
-    from autolab_mcp.core.taskspec import find_task
+    from autolab_mcp.core.taskdirs import find_task
 
     task = find_task("sorting_network").root
     runs: list[dict[str, Any]] = []
@@ -71,7 +71,7 @@ async def eight_http_clients(work: Path, sleep_sec: float, idle_sec: float) -> R
 
 
 async def long_stdio_experiment(work: Path, sleep_sec: float, idle_sec: float) -> Row:
-    from autolab_mcp.core.taskspec import find_task
+    from autolab_mcp.core.taskdirs import find_task
 
     transport, errlog = serve_stdio_params(find_task("sorting_network").root, work / "runs", work / "server.log")
     t0 = time.monotonic()
@@ -110,7 +110,7 @@ async def metric_behind_held_core(work: Path, hold_sec: float) -> list[Row]:
     episode' for hold_sec from just before each call."""
     import shutil
 
-    from autolab_mcp.core.taskspec import find_task
+    from autolab_mcp.core.taskdirs import find_task
 
     source = find_task("sorting_network").root
     timed = work / "sorting_network_timed"

@@ -44,7 +44,7 @@ async def get_metric_overhead(work: Path, calls: int) -> dict[str, Any]:
 
     from autolab_mcp.core.runtime import ensure_runtime
     from autolab_mcp.core.sandbox.bwrap import BwrapBackend
-    from autolab_mcp.core.taskspec import find_task
+    from autolab_mcp.core.taskdirs import find_task
     from autolab_mcp.episode import Episode
     from autolab_mcp.scorer_client import ScorerProcess
     from autolab_mcp.server import build_server

@@ -38,7 +38,7 @@ class TaskRig(ABC):
         from autolab_mcp.core.runtime import ensure_runtime
         from autolab_mcp.core.sandbox.base import SCORER_UID, Limits
         from autolab_mcp.core.sandbox.bwrap import BwrapBackend
-        from autolab_mcp.core.taskspec import find_task
+        from autolab_mcp.core.taskdirs import find_task
         from scorer.harness import EvalContext, load_evaluate_module
 
         self.task = find_task(name)

@@ -15,7 +15,7 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from clients.scripted import run_episode, server_params
 
 
@@ -72,7 +72,7 @@ def _report_server_view(task_dir: Path, bundle: str, pid_file: Path) -> None:
 async def demo(task_name: str, run_dir: Path, scorer_url: str | None = None,
                hide_from_server: Path | None = None) -> int:
     task = find_task(task_name)
-    opt = task.config.optimization
+    opt = task.optimization
     print(f"autolab-mcp demo: task `{task.name}` — axis {task.axis}, metric {opt.metric} ({opt.direction} is better)")
     print(f"  baseline {opt.baseline.score:g} ({opt.baseline.method}); reference {opt.reference.score:g} "
           f"({opt.reference.method})")

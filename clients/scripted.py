@@ -22,7 +22,8 @@ from mcp import Client, StdioServerParameters
 
 from autolab_mcp.core.editable import editable_files
 from autolab_mcp.core.errors import AutolabError
-from autolab_mcp.core.taskspec import Task, find_task
+from autolab_mcp.core.taskdirs import find_task
+from autolab_mcp.core.taskspec import Task
 
 Printer = Callable[[str], None]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from autolab_mcp.core.errors import AutolabError
 from autolab_mcp.core.sandbox.common import kill_live_sandboxes
+from autolab_mcp.core.taskdirs import discover
 from autolab_mcp.core.taskspec import Task, TaskSpecError, load_task
 from scorer.service import DEFAULT_QUEUE_TIMEOUT_SEC, Scorer
 
@@ -53,18 +54,24 @@ def read_tokens(path: Path) -> dict[str, str]:
 
 
 def find_tasks(dirs: list[Path], paths: list[Path]) -> list[Task]:
-    """Every task under the tasks directories (one per subdirectory with a task.toml) and each path
-    given; a broken task is skipped with a warning in a directory, fatal when named directly."""
-    tasks = [load_task(path) for path in paths]
+    """Every task under the tasks directories (one per subdirectory with a task.toml, or the directory
+    itself) and each path given; a broken or unservable task is skipped with a warning in a directory,
+    fatal when named directly."""
+    tasks = []
+    for path in paths:
+        task = load_task(path)
+        if task.serve_problem():
+            raise ConfigError(f"task {path}: {task.serve_problem()}")
+        tasks.append(task)
     for directory in dirs:
         if not directory.is_dir():
             raise ConfigError(f"tasks directory {directory} does not exist")
-        for child in sorted(directory.iterdir()):
-            if (child / "task.toml").is_file():
-                try:
-                    tasks.append(load_task(child))
-                except TaskSpecError as exc:
-                    log.warning("skipping task %s: %s", child.name, exc)
+        for entry in discover([directory]):
+            problem = entry.problem or (entry.task.serve_problem() if entry.task else None)
+            if entry.task is None or problem:
+                log.warning("skipping task %s: %s", entry.name, problem)
+            else:
+                tasks.append(entry.task)
     if not tasks:
         raise ConfigError("no task to serve: give --tasks-dir DIR (subdirectories with task.toml) or --task PATH")
     return tasks

@@ -25,7 +25,7 @@ from autolab_mcp.core.sandbox.base import SCORER_UID, Limits, SandboxBackend
 from autolab_mcp.core.taskspec import Task
 from autolab_mcp.core.wire import ScoreRecord, Split
 from scorer import reasons
-from scorer.harness import EvalContext, Measurement, load_evaluate_module
+from scorer.harness import EvalContext, Invalid, Measurement, load_evaluate_module
 from scorer.literals import count_files
 from scorer.normalize import normalized_score
 from scorer.review import review_flags
@@ -118,6 +118,8 @@ def evaluate_submission(
         task_reasons: frozenset[str] = frozenset(getattr(module, "REASONS", ()))
         try:
             measurement = _stated_rules(task, candidate, files) or module.evaluate(ctx)
+        except Invalid as rejected:  # the task's way to say "fails the gate" (scorer/outputs.py)
+            measurement = Measurement(valid=False, reason=rejected.reason, details=rejected.details)
         except Exception:  # a harness bug must not look like a candidate failure silently
             measurement = Measurement(valid=False, reason=reasons.HARNESS_ERROR,
                                       details={"traceback": traceback.format_exc()[-2000:]})

@@ -12,7 +12,6 @@ nothing a candidate writes survives to the next run.
 from __future__ import annotations
 
 import importlib.util
-import io
 import itertools
 import os
 import shutil
@@ -24,7 +23,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autolab_mcp.core.safedir import FileTooLarge, SafeDir, SafeDirError
 from autolab_mcp.core.sandbox.base import (
     SCORER_UID,
     ExecRequest,
@@ -36,7 +34,13 @@ from autolab_mcp.core.sandbox.base import (
 from autolab_mcp.core.taskspec import Task
 from autolab_mcp.core.wire import Split
 from scorer import reasons
+from scorer.outputs import Invalid, OutputKind, load_npy, read_output, read_regular_file
 from scorer.timing import MIN_PAIRS, TimingResult, interleaved_pairs
+
+__all__ = [
+    "EvalContext", "Invalid", "Measurement", "RunOutput", "load_npy", "load_pristine_module", "load_rules_module",
+    "read_regular_file",
+]
 
 #: The environment every evaluation sandbox gets: nothing inherited from the scorer.
 CLEAN_ENV = {
@@ -79,6 +83,18 @@ class RunOutput(BaseModel):
             return reasons.EXIT_NONZERO
         return None
 
+    def require_ok(self, what: str) -> RunOutput:
+        """This run, or Invalid("WHAT: fixed failure") when it did not finish cleanly; `what` is a
+        phrase of the task's REASONS ("network.py failed")."""
+        failure = self.failure()
+        if failure:
+            raise Invalid(f"{what}: {failure}", exit_code=self.exit_code)
+        return self
+
+    def read(self, name: str, max_bytes: int, kind: OutputKind = "bytes") -> Any:
+        """The output file `name` as `kind` (see scorer/outputs.read_output); raises Invalid."""
+        return read_output(self.output_dir, name, max_bytes, kind)
+
 
 class Measurement(BaseModel):
     """What a task's evaluate() returns; the scorer normalizes and signs it.
@@ -92,6 +108,14 @@ class Measurement(BaseModel):
     reason: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
     timing: TimingResult | None = None
+
+    @classmethod
+    def timed(cls, timing: TimingResult, reason: str, **details: Any) -> Measurement:
+        """A valid measurement of a timed task: the metric is the candidate's median seconds, the score
+        comes from the measured speedup (scorer/normalize.py); the speedup joins the details."""
+        median_sec = sorted(timing.candidate_sec)[len(timing.candidate_sec) // 2]
+        return cls(valid=True, metric=median_sec, timing=timing, reason=reason,
+                   details={**details, "speedup": round(timing.speedup, 3)})
 
 
 class EvalContext:
@@ -128,6 +152,8 @@ class EvalContext:
         self._cpu = cpu
         self._counter = itertools.count()
         self.runs: list[dict[str, Any]] = []
+        #: the details of the failure time_pair returned as a reason (empty when none)
+        self.timing_failure: dict[str, Any] = {}
 
     def input_dir(self, name: str) -> Path:
         """A scorer-side directory for generated hidden inputs, mountable at /inputs/NAME."""
@@ -211,26 +237,48 @@ class EvalContext:
     ) -> tuple[TimingResult | None, str | None]:
         """Time baseline against candidate with the interleaved-pairs method, pinned to one core.
 
-        `check` validates every run's output (None = fine, else the reason); the
-        first failure stops timing and is returned as the reason.
+        `check` validates every run's output (None = fine, else the reason, or it raises Invalid);
+        the first failure stops timing and is returned as the reason. `ctx.time` raises instead.
         """
-        problems: list[str] = []
+        try:
+            return self.time(command, inputs=inputs, check=check, pairs=pairs, timeout_sec=timeout_sec,
+                             forbid_threads=forbid_threads), None
+        except Invalid as exc:
+            self.timing_failure = exc.details
+            return None, exc.reason
+
+    def time(
+        self,
+        command: str,
+        *,
+        inputs: dict[str, Path] | None = None,
+        check: Callable[[RunOutput], str | None],
+        pairs: int = MIN_PAIRS,
+        timeout_sec: float | None = None,
+        forbid_threads: bool = False,
+    ) -> TimingResult:
+        """Like time_pair, but a failed run or check raises Invalid("baseline|candidate: reason", **details)
+        (a check's own Invalid keeps its details)."""
+        problems: list[Invalid] = []
 
         def timed(which: Literal["candidate", "baseline"]) -> float:
             if problems:
                 return 1.0
             out = self.run(command, inputs=inputs, which=which, timeout_sec=timeout_sec, pin=True,
                            forbid_threads=forbid_threads)
-            reason = out.failure() or check(out)
-            if reason:
-                problems.append(f"{which}: {reason}")
+            try:
+                reason = out.failure() or check(out)
+                if reason:
+                    raise Invalid(reason)
+            except Invalid as exc:
+                problems.append(Invalid(f"{which}: {exc.reason}", **exc.details))
             shutil.rmtree(out.output_dir.parent, ignore_errors=True)
             return out.duration_sec
 
         result = interleaved_pairs(lambda: timed("baseline"), lambda: timed("candidate"), pairs)
         if problems:
-            return None, problems[0]
-        return result, None
+            raise problems[0]
+        return result
 
 
 def _hand_over(root: Path, uid: int | None) -> None:
@@ -252,48 +300,24 @@ def _make_world_readable(path: Path) -> None:
         del dirnames  # walk continues into them
 
 
-def read_regular_file(path: Path, max_bytes: int) -> tuple[bytes | None, str | None]:
-    """(bytes, None) or (None, why): what a candidate wrote, refusing symlinks, FIFOs, directories and
-    anything over max_bytes; `why` is a fixed phrase (scorer/reasons.py). Opened without following
-    links and without blocking, so a candidate's output can neither redirect the scorer nor hang it."""
-    try:
-        data, _ = SafeDir(path.parent).read([path.name], max_bytes)
-    except FileNotFoundError:
-        return None, reasons.NOT_WRITTEN
-    except FileTooLarge:
-        return None, reasons.TOO_LARGE
-    except (OSError, SafeDirError):
-        return None, reasons.NOT_REGULAR
-    return data, None
-
-
-def load_npy(path: Path, max_bytes: int, *, missing: str, what: str | None = None) -> tuple[Any, str]:
-    """(array, "") or (None, why) for a .npy a candidate wrote: a regular file (see
-    read_regular_file) of at most max_bytes, loaded without unpickling. `missing` is the reason when
-    nothing was written (a fixed phrase of the task's REASONS); the other reasons are fixed phrases of
-    scorer/reasons.py. `what` is accepted for older callers and ignored (a reason names no output)."""
-    import numpy as np  # only the tasks that exchange arrays need it
-
-    if not os.path.lexists(path):
-        return None, missing
-    del what
-    data, why = read_regular_file(path, max_bytes)
-    if data is None:
-        return None, why or missing
-    try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception:
-        return None, reasons.NOT_ARRAY
-    if not isinstance(array, np.ndarray):
-        return None, reasons.NOT_ARRAY
-    return array, ""
-
-
 def load_pristine_module(ctx: EvalContext, filename: str) -> ModuleType:
     """Import one of the task's public helper modules (environment/FILENAME) from the pristine task,
     never from the candidate's copy, so hidden scoring code cannot be steered by an edited helper."""
-    path = ctx.task.environment_dir / filename
-    spec = importlib.util.spec_from_file_location(f"_autolab_{ctx.task.name}_{Path(filename).stem}", path)
+    return _import_file(ctx.task.environment_dir / filename, f"_autolab_{ctx.task.name}_{Path(filename).stem}")
+
+
+def load_rules_module(evaluate_file: str, filename: str) -> ModuleType:
+    """The task's public rules module (environment/FILENAME next to the tests/ that holds
+    `evaluate_file`), for an evaluate.py's module level: `rules = load_rules_module(__file__, "x.py")`.
+
+    The scorer imports evaluate.py from the pristine task, so this is the pristine copy too: the one
+    check.py imports in the workspace, unedited, and the two can never disagree on a rule."""
+    path = Path(evaluate_file).resolve().parents[1] / "environment" / filename
+    return _import_file(path, f"_autolab_rules_{path.parents[1].name}_{Path(filename).stem}")
+
+
+def _import_file(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)

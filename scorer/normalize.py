@@ -15,7 +15,7 @@ def normalized_score(config: TaskConfig, metric: float | None, timing: TimingRes
     the baseline in the same call, and only the reference *ratio* comes from task.toml.
     A speedup whose 95% interval reaches 1 earns nothing.
     """
-    opt = config.optimization
+    opt = config.objective()
     base, ref = opt.baseline.score, opt.reference.score
     lower_better = opt.direction == "lower"
     if timing is not None:

@@ -20,7 +20,7 @@ SPEEDUP_REVIEW_FACTOR = 4.0
 
 
 def reference_speedup(config: TaskConfig) -> float | None:
-    opt = config.optimization
+    opt = config.objective()
     base, ref = opt.baseline.score, opt.reference.score
     if base <= 0 or ref <= 0:
         return None
@@ -33,7 +33,7 @@ def review_flags(config: TaskConfig, measurement: Measurement) -> list[str]:
     bound = config.autolab.review_metric_beyond
     metric = measurement.metric
     if bound is not None and metric is not None:
-        lower = config.optimization.direction == "lower"
+        lower = config.objective().direction == "lower"
         if (lower and metric < bound) or (not lower and metric > bound):
             side = "below" if lower else "above"
             flags.append(f"metric {metric:g} is {side} {bound:g}, which this task declares impossible or implausible")

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from autolab_mcp.core.taskspec import Task, find_task
+from autolab_mcp.core.taskdirs import find_task
+from autolab_mcp.core.taskspec import Task
 from autolab_mcp.episode import BudgetOverrides, Episode
 from autolab_mcp.scorer_client import ScorerProcess
 from tests.helpers import DEFAULT_TEST_BACKEND, sandbox_backend

@@ -1,16 +1,20 @@
 """task.toml: the Harbor/AutoLab keys as they are, plus our `[autolab]` section.
 
-A task loads as long as the Harbor keys are there; unknown keys are kept (pydantic
-`extra="allow"`), never rejected, so tasks written for peers still load.
+A Harbor task.toml loads as it is: every key of ours is optional (`metadata.axis` is inferred from
+the metric where it can be, `[optimization]` is AutoLab's and may be absent) and unknown keys are kept
+(pydantic `extra="allow"`), never rejected. What a task lacks to be served is said by
+`Task.serve_problem()`, so a listing can show it instead of failing. The defaults are the safe ones:
+no file is editable until `[autolab] editable` declares it (guessing could hand the agent the harness).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from autolab_mcp.core.errors import AutolabError
 
@@ -22,7 +26,7 @@ class _Open(BaseModel):
 
 
 class Metadata(_Open):
-    axis: Axis
+    axis: Axis | None = Field(None, description="ours; absent in Harbor/AutoLab tasks (then inferred)")
     tags: list[str] = Field(default_factory=list)
     description: str = ""
 
@@ -38,11 +42,22 @@ class EnvironmentSection(_Open):
     requirements: list[str] = Field(default_factory=list)
     gpus: int = Field(0, ge=0)
 
+    network_mode: Literal["no-network", "public", "allowlist"] | None = Field(
+        None, description="Harbor's key; only no-network can be honoured (sandboxes never have a network)")
+
     @field_validator("allow_internet")
     @classmethod
     def _no_internet(cls, value: bool) -> bool:
         if value:
             raise ValueError("allow_internet = true is not supported: sandboxes never have a network")
+        return value
+
+    @field_validator("network_mode")
+    @classmethod
+    def _no_network_mode(cls, value: str | None) -> str | None:
+        if value not in (None, "no-network"):
+            raise ValueError(f"network_mode = {value!r} is not supported: sandboxes never have a network; "
+                             "use \"no-network\" or leave it out")
         return value
 
 
@@ -65,7 +80,8 @@ class Budget(_Open):
 
 
 class AutolabSection(_Open):
-    editable: list[str] = Field(default_factory=lambda: ["**"], min_length=1)
+    editable: list[str] = Field(
+        default_factory=list, description="globs of the files the agent may change; none until declared")
     scale: Literal["log", "linear"] = "linear"
     quality_gate: str = ""
     budget: Budget = Field(default_factory=Budget)
@@ -106,16 +122,51 @@ class AutolabSection(_Open):
 
 
 class TaskConfig(_Open):
-    version: str = "1.0"
-    metadata: Metadata
+    version: str = Field("1.0", validation_alias=AliasChoices("version", "schema_version"))
+    metadata: Metadata = Field(default_factory=Metadata)
     agent: AgentSection = Field(default_factory=AgentSection)
     environment: EnvironmentSection = Field(default_factory=EnvironmentSection)
-    optimization: Optimization
+    optimization: Optimization | None = None
     autolab: AutolabSection = Field(default_factory=AutolabSection)
+
+    def objective(self) -> Optimization:
+        """The `[optimization]` section; raises TaskSpecError when the task has none (nothing to score)."""
+        if self.optimization is None:
+            raise TaskSpecError(NO_OBJECTIVE)
+        return self.optimization
 
 
 class TaskSpecError(AutolabError, ValueError):
     """A task directory or its task.toml is broken; the message says where and what is expected."""
+
+
+NO_OBJECTIVE = ("task.toml has no [optimization] section (metric, direction, baseline.score, reference.score): "
+                "there is nothing to score against")
+NO_EDITABLE = ("task.toml declares no editable files ([autolab] editable = [\"...\"]): the agent could change "
+               "nothing; list the files it may edit")
+
+# metric-name words -> axis, per direction; the first word of the metric found here decides
+_AXIS_WORDS: dict[tuple[str, str], frozenset[str]] = {
+    ("faster", "lower"): frozenset({"time", "seconds", "secs", "sec", "ms", "latency", "runtime", "duration",
+                                    "wall", "cycles"}),
+    ("faster", "higher"): frozenset({"speedup", "throughput", "qps", "rps", "fps"}),
+    ("smaller", "lower"): frozenset({"bytes", "size", "params", "parameters", "comparators", "gates",
+                                     "instructions", "length", "chars", "characters", "lines", "nodes"}),
+    ("smarter", "higher"): frozenset({"accuracy", "acc", "f1", "score", "reward", "auc", "bleu", "win",
+                                      "winrate", "pass", "elo"}),
+    ("smarter", "lower"): frozenset({"loss", "error", "perplexity", "bpb", "bits", "mse", "rmse", "mae", "nll",
+                                     "regret", "wer", "cer"}),
+}
+
+
+def infer_axis(metric: str, direction: str) -> Axis | None:
+    """The axis a Harbor/AutoLab task's metric implies (`total_params`/lower: smaller), or None."""
+    words = [w for w in re.split(r"[^a-z0-9]+", metric.lower()) if w]
+    for word in words:
+        for (axis, way), vocabulary in _AXIS_WORDS.items():
+            if way == direction and word in vocabulary:
+                return axis  # type: ignore[return-value]
+    return None
 
 
 class Task(BaseModel):
@@ -147,8 +198,25 @@ class Task(BaseModel):
         return (self.tests_dir / "evaluate.py").is_file()
 
     @property
-    def axis(self) -> Axis:
-        return self.config.metadata.axis
+    def axis(self) -> Axis | None:
+        """The declared axis, else the one the metric implies, else None (shown as unknown)."""
+        declared = self.config.metadata.axis
+        if declared is not None or self.config.optimization is None:
+            return declared
+        return infer_axis(self.config.optimization.metric, self.config.optimization.direction)
+
+    @property
+    def optimization(self) -> Optimization:
+        """The objective; raises TaskSpecError when task.toml has no [optimization]."""
+        return self.config.objective()
+
+    def serve_problem(self) -> str | None:
+        """Why an episode of this task cannot run (None: it can): no objective or no editable file."""
+        if self.config.optimization is None:
+            return NO_OBJECTIVE
+        if not self.config.autolab.editable:
+            return NO_EDITABLE
+        return None
 
     @property
     def needs_timing_core(self) -> bool:
@@ -200,28 +268,3 @@ def load_task(root: Path | str, *, public_only: bool = False) -> Task:
         )
         raise TaskSpecError(f"{toml_path}: {problems}") from exc
     return Task(name=root.name, root=root, config=config)
-
-
-def bundled_tasks_dir() -> Path:
-    """The `tasks/` directory shipped in this repository."""
-    return Path(__file__).resolve().parents[2] / "tasks"
-
-
-def find_task(name_or_path: str, tasks_dir: Path | None = None, *, public_only: bool = False) -> Task:
-    """A bundled task by name, or a task directory by path."""
-    candidate = Path(name_or_path)
-    if candidate.is_dir() and (candidate / "task.toml").exists():
-        return load_task(candidate, public_only=public_only)
-    base = tasks_dir or bundled_tasks_dir()
-    path = base / name_or_path
-    if not path.is_dir():
-        known = ", ".join(sorted(t.name for t in list_tasks(base))) or "none"
-        raise TaskSpecError(f"no task named {name_or_path!r} in {base}; bundled tasks: {known}")
-    return load_task(path, public_only=public_only)
-
-
-def list_tasks(tasks_dir: Path | None = None) -> list[Task]:
-    base = tasks_dir or bundled_tasks_dir()
-    if not base.is_dir():
-        return []
-    return [load_task(p) for p in sorted(base.iterdir()) if (p / "task.toml").is_file()]

@@ -82,7 +82,10 @@ class Episode:
     def create(cls, task: Task, runs_dir: Path, *, backend: SandboxBackend, backend_name: str = "bwrap",
                scorer: Scorer | None, overrides: BudgetOverrides | None = None,
                run_id: str | None = None) -> Episode:
-        """A new run under `runs_dir`; raises EpisodeError when the run directory exists."""
+        """A new run under `runs_dir`; raises EpisodeError when the task cannot be served (no objective,
+        no editable file) or the run directory exists."""
+        if problem := task.serve_problem():
+            raise EpisodeError(f"task {task.name} cannot be served: {problem}")
         run_id = run_id or f"{task.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         paths = RunDir.under(runs_dir, run_id)
         if paths.path.exists():

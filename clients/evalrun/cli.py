@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autolab_mcp.cli_options import add_tasks_dir_option
 from autolab_mcp.core.signatures import default_public_key_path
-from autolab_mcp.core.taskspec import find_task, list_tasks
+from autolab_mcp.core.taskdirs import find_task, list_tasks, use_tasks_dirs
 from clients.agents.base import AgentOptions, make_agent
 from clients.evalrun.finalize import finalize
 from clients.evalrun.live import LiveTable
@@ -60,15 +61,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> list[str]:
-    """--task as task names or directories: `all` is every bundled task that can be scored."""
+    """--task as task names or directories: `all` is every task found (bundled, $AUTOLAB_TASKS_DIR,
+    --tasks-dir) that can be served and scored; the directories reach every server this run starts."""
+    use_tasks_dirs(args.tasks_dir)
     if args.task != "all":
         names = [name.strip() for name in args.task.split(",") if name.strip()]
         return [name if Path(name).is_dir() else find_task(name).name for name in names]
     every = list_tasks()
-    unscorable = [t.name for t in every if not t.scorable]
+    unscorable = [t.name for t in every if not t.scorable or t.serve_problem()]
     if unscorable and not args.json:
-        print(f"autolab-mcp eval: skipping {', '.join(unscorable)} (no tests/evaluate.py)", file=sys.stderr)
-    return [t.name for t in every if t.scorable]
+        print(f"autolab-mcp eval: skipping {', '.join(unscorable)} (no tests/evaluate.py, no objective or "
+              "no editable file; see `autolab-mcp tasks`)", file=sys.stderr)
+    return [t.name for t in every if t.name not in unscorable]
 
 
 def _run_batch_shown(args: argparse.Namespace, tasks: list[str], seeds: list[int], out_dir: Path,
@@ -138,6 +142,7 @@ def cmd_finalize(args: argparse.Namespace) -> int:
 
 def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name, comma-separated names, a task directory, or `all`")
+    add_tasks_dir_option(p)
     p.add_argument("--agent", default="scripted", help="scripted | anthropic:MODEL | openai:MODEL")
     p.add_argument("--seeds", type=int, default=1, help="episodes per task (seeds 0..N-1)")
     p.add_argument("--seed-start", type=int, default=0)

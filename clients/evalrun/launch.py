@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mcp import StdioServerParameters
 
-from autolab_mcp.core.taskspec import Task, bundled_tasks_dir
+from autolab_mcp.core.taskdirs import bundled_tasks_dir
+from autolab_mcp.core.taskspec import Task
 
 __all__ = ["READ_TIMEOUT", "resume_params", "serve_args", "serve_params", "server_command", "server_env",
            "task_argument"]

@@ -14,7 +14,8 @@ from mcp import Client
 from mcp.client.stdio import stdio_client
 
 from autolab_mcp.core.rundir import RunDir
-from autolab_mcp.core.taskspec import Task, find_task
+from autolab_mcp.core.taskdirs import find_task
+from autolab_mcp.core.taskspec import Task
 from clients.agents.trajectory import CLIENT_ONLY, TOOL_CALL, RecordingClient, Trajectory, calls_of, load_trajectory
 from clients.evalrun.launch import READ_TIMEOUT, serve_args, serve_params
 from clients.evalrun.models import ReplayCall, ReplayReport, ServerOptions

@@ -10,7 +10,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from autolab_mcp.core.taskspec import Task, find_task
+from autolab_mcp.core.taskdirs import find_task
+from autolab_mcp.core.taskspec import Task
 from clients.agents.trajectory import iso
 from clients.evalrun.budget import BUDGET_USED
 from clients.evalrun.models import EpisodeOutcome, ServerOptions
@@ -66,8 +67,8 @@ def _task_summary(name: str, items: list[EpisodeOutcome]) -> dict[str, Any]:
 
     return {
         "axis": task.axis if task else None,
-        "metric_name": task.config.optimization.metric if task else None,
-        "direction": task.config.optimization.direction if task else None,
+        "metric_name": task.config.optimization.metric if task and task.config.optimization else None,
+        "direction": task.config.optimization.direction if task and task.config.optimization else None,
         "seeds": [o.seed for o in items],
         "scores": [o.score if o.status == "submitted" else None for o in items],
         "mean": None if mean is None else round(mean, 4),

@@ -20,7 +20,8 @@ from mcp import Client
 from mcp.client.stdio import stdio_client
 
 from autolab_mcp.core.rundir import RunDir
-from autolab_mcp.core.taskspec import Task, find_task
+from autolab_mcp.core.taskdirs import find_task
+from autolab_mcp.core.taskspec import Task
 from clients.agents.base import Agent, AgentOptions, EpisodeContext, agent_slug, make_agent
 from clients.agents.trajectory import TOOL_CALL, RecordingClient, Trajectory, iso
 from clients.evalrun.budget import budget_used, ledger_budget

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from autolab_mcp.core.editable import editable_files
-from autolab_mcp.core.taskspec import list_tasks
+from autolab_mcp.core.taskdirs import bundled_tasks_dir, list_tasks
 from tests.attacks.helpers import assert_consistent
 from tests.helpers import connect, tool
 
@@ -38,9 +38,9 @@ async def test_a_submission_over_the_size_cap_earns_nothing(make_episode):
 
 
 def test_every_reference_fits_its_tasks_cap_with_room_to_spare():
-    for task in list_tasks():
+    for task in list_tasks([bundled_tasks_dir()]):
         cap = task.config.autolab.max_editable_bytes
         size = sum((task.solution_dir / rel).stat().st_size
                    for rel in editable_files(task.solution_dir, task.config.autolab.editable))
         assert 0 < size * 3 <= cap, (task.name, size, cap)
-    assert {t.name: t.config.autolab.max_editable_bytes for t in list_tasks()}["tiny_lm"] <= 16384
+    assert {t.name: t.config.autolab.max_editable_bytes for t in list_tasks([bundled_tasks_dir()])}["tiny_lm"] <= 16384

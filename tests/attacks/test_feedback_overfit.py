@@ -23,7 +23,7 @@ import re
 
 import pytest
 
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from scorer import reasons
 from scorer.harness import load_evaluate_module
 from scorer.seeds import evaluation_seed, load_or_create_secret

@@ -17,7 +17,7 @@ import pytest
 from autolab_mcp.core.cores import CoreBusy, lease_timing_core, timing_core, usable_cores, work_cores
 from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest, Limits
 from autolab_mcp.core.sandbox.bwrap import BwrapBackend
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from autolab_mcp.scorer_client import ScorerProcess, ScorerUnavailable
 from autolab_mcp.workspace import Workspace
 from tests.helpers import connect, tool

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autolab_mcp.core.taskspec import TaskSpecError, find_task, list_tasks, load_task
+from autolab_mcp.core.taskdirs import bundled_tasks_dir, find_task, list_tasks
+from autolab_mcp.core.taskspec import NO_EDITABLE, NO_OBJECTIVE, TaskSpecError, infer_axis, load_task
 
 HARBOR_TOML = """
 version = "1.0"
@@ -44,8 +45,61 @@ def test_harbor_task_loads_with_defaults_and_keeps_unknown_keys(tmp_path):
     task = load_task(make_task(tmp_path, HARBOR_TOML))
     assert task.config.agent.timeout_sec == 1800
     assert task.config.metadata.model_extra == {"author": "someone"}
-    assert task.config.autolab.editable == ["**"]
+    assert task.config.autolab.editable == []  # nothing editable until declared: never the harness by default
+    assert task.serve_problem() == NO_EDITABLE
     assert not task.scorable  # no tests/evaluate.py: loads, but our scorer cannot score it
+
+
+AUTOLAB_TOML = """
+schema_version = "1.1"
+[task]
+name = "autolab/golf"
+[metadata]
+author = "someone"
+difficulty = "hard"
+[verifier]
+timeout_sec = 900
+[environment]
+network_mode = "no-network"
+[optimization]
+metric = "total_params"
+direction = "lower"
+[optimization.baseline]
+score = 1000
+[optimization.reference]
+score = 100
+"""
+
+
+def test_an_autolab_task_without_any_key_of_ours_loads_and_its_axis_is_inferred(tmp_path):
+    task = load_task(make_task(tmp_path, AUTOLAB_TOML))
+    assert task.config.metadata.axis is None and task.axis == "smaller"
+    assert task.config.version == "1.1"
+    assert task.optimization.metric == "total_params"
+    assert task.serve_problem() == NO_EDITABLE
+
+
+def test_a_plain_harbor_task_loads_but_says_it_has_nothing_to_score_against(tmp_path):
+    toml = AUTOLAB_TOML.split("[optimization]")[0] + '[autolab]\neditable = ["solve.py"]\n'
+    task = load_task(make_task(tmp_path, toml))
+    assert task.axis is None
+    assert task.serve_problem() == NO_OBJECTIVE
+    with pytest.raises(TaskSpecError, match=r"no \[optimization\] section"):
+        _ = task.optimization
+
+
+@pytest.mark.parametrize(("metric", "direction", "axis"), [
+    ("runtime_seconds", "lower", "faster"), ("speedup", "higher", "faster"), ("total_params", "lower", "smaller"),
+    ("comparators", "lower", "smaller"), ("bits_per_byte", "lower", "smarter"), ("accuracy", "higher", "smarter"),
+    ("metric", "lower", None), ("speedup", "lower", None),
+])
+def test_axis_inference_reads_the_metric_and_its_direction(metric, direction, axis):
+    assert infer_axis(metric, direction) == axis
+
+
+def test_a_declared_axis_wins_over_the_inferred_one(tmp_path):
+    task = load_task(make_task(tmp_path, HARBOR_TOML.replace('axis = "faster"', 'axis = "smarter"')))
+    assert task.axis == "smarter"
 
 
 def test_autolab_section(tmp_path):
@@ -64,6 +118,7 @@ def test_autolab_section(tmp_path):
         (lambda t: t.replace("[optimization.reference]\nscore = 0.5", ""), "optimization.reference"),
         (lambda t: t + '[autolab]\neditable = ["../x"]\n', "autolab.editable"),
         (lambda t: t + "[environment.x\n", "not valid TOML"),
+        (lambda t: t.replace("cpus = 1", 'cpus = 1\nnetwork_mode = "public"'), "environment.network_mode"),
         (lambda t: t.replace("memory_mb = 1024", "memory_mb = -5"), "environment.memory_mb"),
     ],
 )
@@ -83,12 +138,12 @@ def test_missing_directory_is_named(tmp_path):
 
 
 def test_unknown_bundled_task_lists_known_ones():
-    with pytest.raises(TaskSpecError, match=r"bundled tasks: .*sorting_network"):
+    with pytest.raises(TaskSpecError, match=r"known tasks: .*sorting_network"):
         find_task("no_such_task")
 
 
 def test_bundled_tasks_load_and_are_scorable():
-    tasks = list_tasks()
+    tasks = list_tasks([bundled_tasks_dir()])
     assert {"sorting_network", "edit_distance"} <= {t.name for t in tasks}
     for task in tasks:
         assert task.scorable, task.name

@@ -1,5 +1,10 @@
-"""Whole episodes on every bundled task: the reference beats the baseline through the real scorer,
-the untouched baseline scores about 0, the wall budget submits by itself, a crashed scorer costs nothing."""
+"""Whole episodes over MCP: the scripted agent reaches the reference through the real scorer, the untouched
+baseline scores about 0, the wall budget submits by itself, a crashed scorer costs nothing.
+
+Every task's baseline, reference and broken case go through the real scorer in the task conformance suite
+(tests/tasks/test_task_conformance.py); here the MCP path runs on the bundled tasks but the two that spend
+minutes training or decoding (tiny_lm, gpt_decode), and the untouched baseline on one counting and one
+timed task: the submit path does not depend on the task."""
 
 from __future__ import annotations
 
@@ -13,13 +18,13 @@ import time
 import anyio
 import pytest
 
-from autolab_mcp.core.taskspec import list_tasks
+from autolab_mcp.core.taskdirs import bundled_tasks_dir, list_tasks
 from clients.scripted import run_episode
 from tests.helpers import connect, refused, tool
 
 pytestmark = pytest.mark.anyio
 
-TASKS = [t.name for t in list_tasks()]
+TASKS = [t.name for t in list_tasks([bundled_tasks_dir()]) if t.name not in ("tiny_lm", "gpt_decode")]
 
 
 @pytest.mark.slow
@@ -35,7 +40,7 @@ async def test_scripted_agent_reaches_the_reference(make_episode, task_name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task_name", TASKS)
+@pytest.mark.parametrize("task_name", ["sorting_network", "edit_distance"])
 async def test_untouched_baseline_scores_about_zero(make_episode, task_name):
     episode = make_episode(task_name)
     async with connect(episode) as client:
@@ -115,7 +120,7 @@ async def test_hung_scorer_gives_a_clear_error_in_bounded_time_and_is_restarted(
     """The scorer freezes mid-evaluation: the call fails within the client timeout, is not charged, and
     the server restarts the scorer so the next call works."""
     from autolab_mcp.core.sandbox.bwrap import BwrapBackend
-    from autolab_mcp.core.taskspec import find_task
+    from autolab_mcp.core.taskdirs import find_task
     from autolab_mcp.episode import BudgetOverrides, Episode
     from autolab_mcp.scorer_client import ScorerProcess
 

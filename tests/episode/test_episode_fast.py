@@ -15,7 +15,7 @@ import pytest
 
 from autolab_mcp.core.sandbox.base import ExecRequest, SandboxError
 from autolab_mcp.core.sandbox.fake import FakeBackend, FakeCommand
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
 from autolab_mcp.fake_scorer import FakeScore, FakeScorer
 from autolab_mcp.scorer_client import ScorerRejected, ScorerUnavailable

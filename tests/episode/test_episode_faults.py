@@ -18,7 +18,7 @@ from mcp import Client, StdioServerParameters
 
 from autolab_mcp.core.cores import CoreBusy, lease_timing_core
 from autolab_mcp.core.sandbox.bwrap import BwrapBackend
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode, EpisodeError
 from tests.helpers import REPO, connect, live_pids, refused, tool
 from tests.helpers.disks import read_only, small_tmpfs

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from autolab_mcp.core.sandbox.bwrap import BwrapBackend
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from autolab_mcp.episode import BudgetOverrides, Episode
 from tests.helpers import connect, refused, tool
 

@@ -137,7 +137,7 @@ class SolvePolicy:
 
     def __init__(self, task_name: str, *, read_extra: int = 0) -> None:
         from autolab_mcp.core.editable import editable_files
-        from autolab_mcp.core.taskspec import find_task
+        from autolab_mcp.core.taskdirs import find_task
 
         self.task = find_task(task_name)
         self.files = editable_files(self.task.solution_dir, self.task.config.autolab.editable)

@@ -33,7 +33,7 @@ import pytest
 
 from autolab_mcp.cli import verify_result
 from autolab_mcp.core.runtime import default_cache_dir
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from tests.helpers import REPO
 from tests.helpers.fake_model_server import API_KEY, FakeModelServer, SolvePolicy
 

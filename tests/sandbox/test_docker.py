@@ -117,7 +117,7 @@ def test_missing_custom_image_is_refused(backend: DockerBackend) -> None:
 def test_scorer_end_to_end(backend: DockerBackend) -> None:
     from autolab_mcp.core.archive import tar_directory_files
     from autolab_mcp.core.editable import editable_files
-    from autolab_mcp.core.taskspec import find_task
+    from autolab_mcp.core.taskdirs import find_task
     from scorer.evaluate import evaluate_submission
 
     task = find_task("sorting_network")

@@ -26,7 +26,7 @@ import pytest
 from mcp import Client
 
 from autolab_mcp.core.cores import lease_timing_core
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from clients.scripted import run_episode, server_params
 
 ROOT = Path(__file__).resolve().parents[2]

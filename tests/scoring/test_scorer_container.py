@@ -27,7 +27,7 @@ import pytest
 from mcp import Client
 
 from autolab_mcp.core.cores import lease_timing_core, timing_core
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from clients.demo import hidden_files_seen, hidden_from_server
 from clients.scripted import run_episode, server_params
 

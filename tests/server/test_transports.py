@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from autolab_mcp.core.taskspec import find_task
+from autolab_mcp.core.taskdirs import find_task
 from clients.scripted import run_episode, server_params
 from tests.helpers import REPO, free_port, tool, wait_for_http
 

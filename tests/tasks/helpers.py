@@ -1,5 +1,6 @@
-"""What the task tests (tests/tasks/test_tasks_*.py) and the attack suite share: load a bundled task, its hidden
-evaluate module or any of its files, and evaluate a submission the way the scorer does."""
+"""What the task tests (tasks/<name>/tests/test_<name>.py, tests/tasks/test_task_hidden_inputs.py) and the
+attack suite share: load a bundled task, its hidden evaluate module or any of its files, and evaluate a
+submission the way the scorer does."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ from scorer.harness import load_evaluate_module
 TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
 
 
+def broken(name: str) -> Path:
+    """The task's broken submission (tests/broken.diff applied to its baseline), in a fresh directory."""
+    import tempfile
+
+    from autolab_mcp.broken_case import broken_submission
+
+    return broken_submission(task(name), Path(tempfile.mkdtemp(prefix=f"broken-{name}-")) / "broken")
+
+
 def task(name: str) -> Task:
     return load_task(TASKS_DIR / name)
 
@@ -45,6 +55,21 @@ def module_from(path: Path, name: str) -> ModuleType:
     finally:
         sys.path.remove(str(path.parent))
     return module
+
+
+def env_module(name: str, file: str) -> ModuleType:
+    """A file of the task's environment/ (what the agent sees), imported under a private name."""
+    return module_from(TASKS_DIR / name / "environment" / file, f"_env_{name}_{Path(file).stem}")
+
+
+def hidden_module(name: str, file: str) -> ModuleType:
+    """A helper file of the task's hidden tests/, imported under a private name."""
+    return module_from(TASKS_DIR / name / "tests" / file, f"_hidden_{name}_{Path(file).stem}")
+
+
+def source(name: str, where: str, rel: str) -> str:
+    """The text of a task file: `where` is environment, solution or tests."""
+    return (TASKS_DIR / name / where / rel).read_text()
 
 
 def _sandbox_available() -> bool:
@@ -105,3 +130,32 @@ def assert_fixed_reason(record: ScoreRecord, task_name: str) -> None:
     allowed = reasons.GENERIC | frozenset(getattr(hidden(task_name), "REASONS", ()))
     assert all(part in allowed or part.startswith(("the editable files are larger", "the editable sources hold"))
                for part in reasons.phrases(record.reason)), record.reason
+
+
+def assert_reason_has_no_digits(record: ScoreRecord) -> None:
+    """The reason shown is fixed phrases only, with no number a candidate chose, and nothing was held back."""
+    assert_fixed_reason(record, record.task)
+    assert record.reason_detail == "" and not any(c.isdigit() for c in record.reason), record.reason
+
+
+def assert_timed_reference(name: str, attempts: int = 3) -> None:
+    """The reference of a timing task scores about 1; a busy machine can drag one
+    measurement below 0.9, so a few attempts are allowed (all must be valid)."""
+    records = []
+    for _ in range(attempts):
+        record = run_eval(name, TASKS_DIR / name / "solution")
+        assert record.valid, record.reason
+        assert record.eval_seconds < 90
+        records.append(record)
+        if record.score >= 0.9:
+            return
+    raise AssertionError(f"reference scored {[round(r.score, 3) for r in records]}: {records[-1].verdict}")
+
+
+def assert_broken_case(name: str, fragment: str) -> None:
+    """tests/broken.diff (what `autolab-mcp oracle` submits as its broken case) fails with a fixed reason
+    holding `fragment`, none of it candidate text."""
+    record = run_eval(name, broken(name))
+    assert_broken(record, fragment)
+    assert fragment in record.reason and not record.reason_detail
+    assert_fixed_reason(record, name)

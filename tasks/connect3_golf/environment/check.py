@@ -4,7 +4,8 @@ Usage: python check.py
 Runs run_train.py into out/ (the scorer allows 60 s), then reads out/model.npz with
 golf_rules.load_model(), counts it with golf_rules.parameters() and plays data/valid.npz
 with golf_rules.predict(): the same functions the scorer runs on its hidden positions
-(drawn like data/valid.npz). Prints the parameter count and the accuracy (gate: 0.95).
+(drawn like data/valid.npz). Prints the parameter count and the accuracy; exits 1 below the
+gate (0.95), like the scorer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import golf_rules
 GATE = 0.95
 
 
-def main() -> None:
+def main() -> int:
     out = Path("out")
     started = time.monotonic()
     subprocess.run([sys.executable, "run_train.py", str(out)], check=True)
@@ -37,7 +38,8 @@ def main() -> None:
     print(f"features ({len(model.features)}): {' '.join(model.features)}")
     print(f"parameters: {golf_rules.parameters(model)} ({weights})")
     print(f"validation accuracy: {accuracy:.4f} (gate: {GATE}; {'passes' if accuracy >= GATE else 'FAILS'})")
+    return 0 if accuracy >= GATE else 1  # the exit status is the gate's verdict, as the scorer gives it
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """Local check: `python check.py [--pairs N]`.
 
 Runs `python solve.py data/pairs.txt <tmp>` (the first N pairs of the public
-split if --pairs is given), compares every distance with data/expected.txt and
+split if --pairs is given), compares every distance with data/expected.txt by the rules the scorer
+applies (distance_rules.py) and
 prints the wall time. The scorer does the same on a hidden batch from the same
 generator, timing your solve.py against the original one.
 """
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from distance_rules import RuleError, check_distances
 
 
 def main() -> int:
@@ -36,17 +39,13 @@ def main() -> int:
         if proc.returncode != 0:
             print(f"solve.py failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
             return 1
-        with open(dst) as handle:
-            got = handle.read().split("\n")
-    if got and got[-1] == "":
-        got.pop()
-    if len(got) != len(expected):
-        print(f"WRONG: {len(got)} lines for {len(expected)} pairs")
+        with open(dst, "rb") as handle:
+            got = handle.read()
+    try:
+        check_distances(got, expected)
+    except RuleError as exc:
+        print(f"WRONG: {exc}")
         return 1
-    for index, (line, want) in enumerate(zip(got, expected, strict=True)):
-        if line.strip() != str(want):
-            print(f"WRONG: line {index + 1}: got {line.strip()!r}, expected {want}")
-            return 1
     print(f"OK: {len(expected)} distances exact in {seconds:.3f} s")
     return 0
 
