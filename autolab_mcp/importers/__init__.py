@@ -1,0 +1,1 @@
+"""Bringing tasks from other formats in (Harbor/AutoLab), keeping our trust model."""
