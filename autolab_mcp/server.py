@@ -338,6 +338,7 @@ def _add_resources(mcp: MCPServer, episode: Episode) -> None:
             "name": task.name, "axis": task.axis, "metric": objective.metric,
             "direction": objective.direction, "scale": cfg.autolab.scale,
             "editable": cfg.autolab.editable, "quality_gate": cfg.autolab.quality_gate,
+            "workdir": cfg.autolab.workdir,
             "baseline": objective.baseline.model_dump(), "reference": objective.reference.model_dump(),
             "budget": limits.model_dump(), "wall_mode": wall_mode,
             "experiment_timeout_sec": cap, "measures_time": task.needs_timing_core,

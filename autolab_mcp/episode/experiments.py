@@ -121,10 +121,12 @@ class ExperimentRunner:
         return ExecRequest(
             command=command,
             workspace=self.workspace.root,
+            workdir=self.task.config.autolab.workdir,
             read_only_paths=self._read_only_paths(),
             read_only_root=self.task.environment_dir,
             runtime=self.runtime,
-            env={"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1"},
+            # no bytecode: check.py importing a task's rules module would leave __pycache__ in the workspace
+            env={"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
             limits=Limits(wall_sec=granted, memory_mb=env.memory_mb, cpus=env.cpus),
             uid=AGENT_UID,
             log_path=log_path,

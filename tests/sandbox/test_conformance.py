@@ -129,6 +129,38 @@ def test_read_only_paths(sandbox: Sandbox, ws: Path) -> None:
 
 
 @isolating
+def test_a_task_workdir_holds_the_workspace_with_its_read_only_rules(sandbox: Sandbox, ws: Path) -> None:
+    """A task written for /app (Harbor/AutoLab) sees its workspace there, starts there, and the
+    non-editable files stay read-only at that path; nothing is at /workspace (docker's image keeps an
+    empty mount point there)."""
+    (ws / "solve.py").write_text("edit me\n")
+    (ws / "check.py").write_text("harness\n")
+    if ROOT:
+        for p in ws.iterdir():
+            os.lchown(p, AGENT_UID, AGENT_UID)
+    cmd = ("pwd; cat /app/solve.py; echo edited > /app/solve.py && echo solve-ok; "
+           "echo evil > /app/check.py && echo check-ok; "
+           "[ -z \"$(ls -A /workspace 2>/dev/null)\" ] && echo no-workspace; "
+           "stat -c %a /app")
+    r = sandbox.backend.run(req(ws, cmd, workdir="/app", read_only_paths=["check.py"]))
+    lines = r.output_tail.splitlines()
+    assert lines[:3] == ["/app", "edit me", "solve-ok"], r.output_tail
+    assert "check-ok" not in lines and "no-workspace" in lines, r.output_tail
+    assert (ws / "solve.py").read_text() == "edited\n" and (ws / "check.py").read_text() == "harness\n"
+    nested = sandbox.backend.run(req(ws, "pwd; stat -c %a /srv", workdir="/srv/app"))
+    assert nested.output_tail.splitlines() == ["/srv/app", "755"], nested.output_tail
+
+
+@every
+def test_a_workdir_clear_of_what_the_sandbox_provides(sandbox: Sandbox, ws: Path) -> None:
+    for bad in ("/usr/app", "/tmp/app", "/opt", "/proc/x", "/"):
+        with pytest.raises(SandboxError, match=r"workdir|normalized absolute"):
+            sandbox.backend.run(req(ws, "true", workdir=bad))
+    with pytest.raises(SandboxError, match="overlaps /app"):
+        sandbox.backend.run(req(ws, "true", workdir="/app", mounts=[Mount(source=ws, target="/app")]))
+
+
+@isolating
 def test_host_not_visible(sandbox: Sandbox, ws: Path) -> None:
     backend = sandbox.backend
     if sandbox.kind == "bwrap":

@@ -52,7 +52,9 @@ class ExecRequest(BaseModel):
     """Everything one sandboxed command may see and use."""
 
     command: str = Field(description="run as `bash -c command` inside the sandbox")
-    workspace: Path = Field(description="host directory mounted read-write at /workspace")
+    workspace: Path = Field(description="host directory mounted read-write at `workdir`")
+    workdir: str = Field(WORKSPACE_MOUNT, description="where the workspace is mounted and the command starts: "
+                         "/workspace, or a task's own (`[autolab] workdir`, e.g. /app for imported Harbor tasks)")
     read_only_paths: list[str] = Field(
         default_factory=list,
         description="workspace-relative files mounted read-only over the workspace (non-editable files)",

@@ -104,20 +104,24 @@ class BwrapCommandLine:
         # 1777 like a real /tmp: root-owned 0755 would leave the sandbox uid without a writable HOME
         args += ["--perms", "1777", "--size", str(lim.tmp_mb * MiB), "--tmpfs", "/tmp"]
         args += ["--perms", "1777", "--size", str(min(lim.tmp_mb, 64) * MiB), "--tmpfs", "/dev/shm"]
-        args += ["--bind", str(request.workspace), WORKSPACE_MOUNT]
+        workdir = request.workdir
+        if workdir != WORKSPACE_MOUNT:  # parents of a task's own workdir (/srv/app): world-readable
+            for parent in _parents(workdir):
+                args += ["--perms", "0755", "--dir", parent]
+        args += ["--bind", str(request.workspace), workdir]
         for fd, rel in ro_fds:
-            args += ["--ro-bind-fd", str(fd), posixpath.join(WORKSPACE_MOUNT, rel)]
+            args += ["--ro-bind-fd", str(fd), posixpath.join(workdir, rel)]
         # parents of mount points bwrap would otherwise create 0700 (root-owned in privileged mode)
         targets = [RUNTIME_MOUNT] if request.runtime is not None else []
         for parent in dict.fromkeys(posixpath.dirname(t) for t in [*targets, *(m.target for m in request.mounts)]):
-            if parent not in ("/", "/tmp", WORKSPACE_MOUNT) and not parent.startswith(WORKSPACE_MOUNT + "/"):
+            if parent not in ("/", "/tmp", workdir) and not parent.startswith(workdir + "/"):
                 args += ["--perms", "0755", "--dir", parent]
         if request.runtime is not None:
             args += ["--ro-bind", str(request.runtime), RUNTIME_MOUNT]
         for m in request.mounts:
             args += ["--ro-bind" if m.read_only else "--bind", str(m.source), m.target]
         path = f"{RUNTIME_MOUNT}/bin:{_SANDBOX_PATH}" if request.runtime is not None else _SANDBOX_PATH
-        args += ["--chdir", WORKSPACE_MOUNT, "--clearenv"]
+        args += ["--chdir", workdir, "--clearenv"]
         for k, v in {"PATH": path, "HOME": "/tmp", **request.env}.items():
             args += ["--setenv", k, v]
         # The preamble tells the server the sandbox is set up (bwrap's own info fd is written before
@@ -144,3 +148,9 @@ class BwrapCommandLine:
         if cores is not None:  # pinned timing, or kept off the timing core (autolab_mcp.core.cores)
             argv += [self.tools["taskset"], "-c", ",".join(map(str, cores))]
         return argv
+
+
+def _parents(path: str) -> list[str]:
+    """The ancestors of `path` below /, outermost first: /a/b/c -> [/a, /a/b]."""
+    parts = path.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]

@@ -19,13 +19,28 @@ PROVIDED = (*SYSTEM_DIRS, "/proc", "/dev", "/sys", "/tmp", WORKSPACE_MOUNT, RUNT
 _MOUNTABLE_UNDER = ("/tmp", WORKSPACE_MOUNT)
 
 
-def check_mount_target(target: str, provided: tuple[str, ...] = ()) -> None:
+def check_mount_target(target: str, provided: tuple[str, ...] = (), workdir: str = WORKSPACE_MOUNT) -> None:
     """A normalized absolute target other than /, that is none of `provided` and (but for /tmp and
-    the workspace) not inside one of them."""
+    the workspace, at `workdir`) not inside one of them."""
     check_target(target)
     for reserved in provided:
-        if target == reserved or (reserved not in _MOUNTABLE_UNDER and target.startswith(reserved + "/")):
+        if reserved == WORKSPACE_MOUNT:
+            reserved = workdir
+        mountable = reserved in _MOUNTABLE_UNDER or reserved == workdir
+        if target == reserved or (not mountable and target.startswith(reserved + "/")):
             raise SandboxError(f"mount target {target} overlaps {reserved}, which the sandbox provides")
+
+
+def check_workdir(workdir: str) -> None:
+    """A workdir is a normalized absolute path of its own: not /, and clear of every directory the
+    sandbox provides (/usr, /proc, /tmp, /opt/runtime, ...), in either direction."""
+    check_target(workdir)
+    for reserved in (*PROVIDED, "/opt"):
+        if reserved == WORKSPACE_MOUNT:
+            continue
+        if workdir == reserved or workdir.startswith(reserved + "/") or reserved.startswith(workdir + "/"):
+            raise SandboxError(f"workdir {workdir} overlaps {reserved}, which the sandbox provides; use a "
+                               "directory of its own such as /app")
 
 
 def check_env(env: dict[str, str]) -> None:
@@ -36,13 +51,17 @@ def check_env(env: dict[str, str]) -> None:
 
 def check_request(request: ExecRequest, provided: tuple[str, ...] = ()) -> None:
     """SandboxError for the first problem of `request` that no backend could start (checked in this
-    order: workspace, runtime, each mount's target then source, environment)."""
+    order: workspace, runtime, workdir, each mount's target then source, environment)."""
     if not request.workspace.is_dir():
         raise SandboxError(f"workspace {request.workspace} is not a directory")
     if request.runtime is not None and not request.runtime.is_dir():
         raise SandboxError(f"runtime {request.runtime} is not a directory")
+    if request.workdir != WORKSPACE_MOUNT:
+        check_workdir(request.workdir)
     for m in request.mounts:
-        check_mount_target(m.target, provided)
+        if m.target == request.workdir:
+            raise SandboxError(f"mount target {m.target} overlaps {request.workdir}, which the sandbox provides")
+        check_mount_target(m.target, provided, request.workdir)
         if not m.source.exists():
             raise SandboxError(f"mount source {m.source} does not exist")
     check_env(request.env)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autolab_mcp.core.cores import work_cores
-from autolab_mcp.core.sandbox.base import RUNTIME_MOUNT, WORKSPACE_MOUNT, ExecRequest, SandboxError
+from autolab_mcp.core.sandbox.base import RUNTIME_MOUNT, ExecRequest, SandboxError
 from autolab_mcp.core.sandbox.checks import PROVIDED, SYSTEM_DIRS, check_request
 from autolab_mcp.core.sandbox.docker_reaper import OWNER_LABEL, owner_id
 from autolab_mcp.core.sandbox.seccomp import sandbox_program
@@ -135,9 +135,9 @@ class ContainerSpec:
         for d in SYSTEM_DIRS:
             if os.path.isdir(d):
                 mounts.append(_bind(d, d, True))
-        mounts.append(_bind(request.workspace.absolute(), WORKSPACE_MOUNT, False))
+        mounts.append(_bind(request.workspace.absolute(), request.workdir, False))
         for source, rel in ro_binds:
-            mounts.append(_bind(source, posixpath.join(WORKSPACE_MOUNT, rel), True))
+            mounts.append(_bind(source, posixpath.join(request.workdir, rel), True))
         if request.runtime is not None:
             mounts.append(_bind(request.runtime.absolute(), RUNTIME_MOUNT, True))
         for m in request.mounts:
@@ -172,7 +172,7 @@ class ContainerSpec:
             "image": self.image,
             "command": self.command(request),
             "user": f"{uid}:{uid}",
-            "working_dir": WORKSPACE_MOUNT,
+            "working_dir": request.workdir,
             "environment": env,
             "hostname": "sandbox",
             "network_disabled": True,
