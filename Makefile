@@ -23,7 +23,7 @@ $(SYSTEM_STAMP):
 
 $(STAMP): pyproject.toml $(SYSTEM_STAMP)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,eval,integrations]'
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,eval,integrations,harbor]'
 	@touch $@
 
 system-packages: $(SYSTEM_STAMP)

@@ -162,6 +162,17 @@ class EvalContext:
         os.chmod(path, 0o755)
         return path
 
+    def writable_dir(self, name: str, copy_of: Path | None = None) -> Path:
+        """A fresh scorer-side directory the evaluation sandbox may write (mount it with `mounts`),
+        empty or a copy of the trusted directory `copy_of` (links copied as links, never followed)."""
+        path = self.scratch / "writable" / name
+        if copy_of is None:
+            path.mkdir(parents=True)
+        else:
+            shutil.copytree(copy_of, path, symlinks=True)
+        _hand_over(path, self._uid)
+        return path
+
     def run(
         self,
         command: str,
@@ -172,9 +183,11 @@ class EvalContext:
         memory_mb: int | None = None,
         pin: bool = False,
         forbid_threads: bool = False,
+        mounts: list[Mount] | None = None,
     ) -> RunOutput:
         """Run `bash -c command` in a fresh sandbox over a fresh copy of the workspace.
-        forbid_threads: the run may not create threads (seccomp; see ExecRequest.forbid_threads)."""
+        forbid_threads: the run may not create threads (seccomp; see ExecRequest.forbid_threads).
+        mounts: more scorer-side directories for this run (a Harbor verifier's /tests, /logs/verifier)."""
         if pin and self._cpu is None:
             raise RuntimeError(
                 f"task {self.task.name}: a pinned run needs the timing core, but the task does not lease one; "
@@ -195,11 +208,14 @@ class EvalContext:
             limits.wall_sec = timeout_sec
         if memory_mb is not None:
             limits.memory_mb = memory_mb
+        extra = list(mounts or [])
         mounts = [Mount(source=output, target="/output", read_only=False)]
         mounts += [Mount(source=path, target=f"/inputs/{name}") for name, path in (inputs or {}).items()]
+        mounts += extra
         request = ExecRequest(
             command=command,
             workspace=workspace,
+            workdir=self.task.config.autolab.workdir,
             mounts=mounts,
             runtime=self._runtime,
             env=dict(CLEAN_ENV),
@@ -317,11 +333,17 @@ def load_rules_module(evaluate_file: str, filename: str) -> ModuleType:
 
 
 def _import_file(path: Path, name: str) -> ModuleType:
+    """Import a public module of the task without writing bytecode next to it: a __pycache__ in the
+    pristine environment/ would become part of every workspace and every evaluation's copy."""
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = writes
     return module
 
 

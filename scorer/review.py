@@ -44,4 +44,8 @@ def review_flags(config: TaskConfig, measurement: Measurement) -> list[str]:
             limit = ref * SPEEDUP_REVIEW_FACTOR
         if limit is not None and timing.speedup > limit:
             flags.append(f"speedup {timing.speedup:.2f}x is above {limit:.2f}x (far beyond the reference)")
+    harbor = config.autolab.harbor
+    if harbor is not None and not harbor.trusted:
+        flags.append("untrusted verifier: candidate code runs where an imported task's verifier writes its "
+                     f"reward, so the reward may be forged ({harbor.trust_reason or 'see the import report'})")
     return flags

@@ -79,6 +79,20 @@ class Budget(_Open):
     score_calls: int = Field(20, ge=0)
 
 
+class HarborSection(_Open):
+    """What `autolab-mcp import harbor` recorded: where the task came from, how its verifier's reward
+    reads, and whether the verifier can be trusted (no candidate code runs where it writes the reward)."""
+
+    source: str = ""
+    base_image: str = ""
+    trusted: bool = Field(False, description="false: candidate code may run where the verifier writes its "
+                          "reward, so a submission could forge it; `eval` refuses without --allow-untrusted")
+    trust_reason: str = ""
+    metric_key: str = Field("metric", description="the reward.json key whose finite number is the metric")
+    valid_key: str | None = Field(None, description="a reward.json key that must be true for a valid result")
+    verifier_timeout_sec: float = Field(600, gt=0)
+
+
 class AutolabSection(_Open):
     editable: list[str] = Field(
         default_factory=list, description="globs of the files the agent may change; none until declared")
@@ -107,10 +121,29 @@ class AutolabSection(_Open):
     review_speedup_above: float | None = Field(
         None, description="a measured speedup above this is flagged for review; default: 4x the reference's",
     )
+    workdir: str = Field(
+        "/workspace", description="where experiments and evaluations see the workspace (and start): a task "
+        "written for /app (Harbor/AutoLab) keeps its absolute paths; read-only rules apply there too",
+    )
+    harbor: HarborSection | None = Field(None, description="set by the Harbor importer (tests/evaluate.py "
+                                         "is then the generic one, scorer/harbor_eval.py)")
     timing_core: bool | None = Field(
         None, description="whether evaluations lease the host's timing core (pinned runs: timing, a wall-clock "
         "limit); default: only for the faster axis. Pure counting needs none and never queues behind timing",
     )
+
+    @field_validator("workdir")
+    @classmethod
+    def _own_workdir(cls, workdir: str) -> str:
+        from autolab_mcp.core.sandbox.base import SandboxError
+        from autolab_mcp.core.sandbox.checks import check_workdir
+
+        if workdir != "/workspace":
+            try:
+                check_workdir(workdir)
+            except SandboxError as exc:
+                raise ValueError(str(exc)) from None
+        return workdir
 
     @field_validator("editable")
     @classmethod
@@ -209,6 +242,12 @@ class Task(BaseModel):
     def optimization(self) -> Optimization:
         """The objective; raises TaskSpecError when task.toml has no [optimization]."""
         return self.config.objective()
+
+    @property
+    def untrusted_verifier(self) -> bool:
+        """An imported task whose verifier runs where candidate code can write the reward."""
+        harbor = self.config.autolab.harbor
+        return harbor is not None and not harbor.trusted
 
     def serve_problem(self) -> str | None:
         """Why an episode of this task cannot run (None: it can): no objective or no editable file."""

@@ -39,7 +39,7 @@ config = {"mcpServers": {"autolab": {"type": "stdio", "command": server,
 print(json.dumps(config, indent=1))
 PY
 
-instruction=$("$py" -c 'import sys; from autolab_mcp.core.taskspec import find_task; print(find_task(sys.argv[1]).instruction)' "$task")
+instruction=$("$py" -c 'import sys; from autolab_mcp.core.taskdirs import find_task; print(find_task(sys.argv[1]).instruction)' "$task")
 prompt="You are working on the optimization task \`$(basename "$task")\` through the MCP server \"autolab\".
 
 $instruction

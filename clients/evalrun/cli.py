@@ -37,6 +37,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(refusal, file=sys.stderr)
         return 2
     tasks = _tasks(args)
+    if refusal := untrusted_refusal(tasks, args.allow_untrusted):
+        print(refusal, file=sys.stderr)
+        return 2
     out_dir: Path = args.out or Path(os.environ.get("AUTOLAB_RUN_DIR", "runs")) / "eval" / datetime.now(UTC).strftime(
         "%Y%m%d-%H%M%S")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.fail_below and report["overall"]["below_threshold"]:
         return 3
     return 0
+
+
+def untrusted_refusal(tasks: list[str], allowed: bool) -> str | None:
+    """Why eval will not run these tasks (None: it will): an imported task whose verifier runs candidate
+    code where it writes its reward scores whatever a submission makes it say."""
+    untrusted = [name for name in tasks if find_task(name).untrusted_verifier]
+    if not untrusted or allowed:
+        return None
+    return (f"autolab-mcp eval: refusing untrusted task(s) {', '.join(untrusted)}: their verifier runs candidate code "
+            "where it writes its reward (see `[autolab.harbor] trust_reason`), so a submission could forge its "
+            "score. Give them a native tests/evaluate.py, or pass --allow-untrusted; every record is then flagged "
+            "for review.")
 
 
 def _tasks(args: argparse.Namespace) -> list[str]:
@@ -154,6 +169,8 @@ def _add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-below", action="store_true", help="exit 3 when a task's mean is below --min-score")
     p.add_argument("--public-key", type=Path, metavar="FILE", default=default_public_key_path(),
                    help="the scorer's Ed25519 public key results are verified with (default %(default)s)")
+    p.add_argument("--allow-untrusted", action="store_true",
+                   help="run imported tasks whose verifier runs candidate code (their records are flagged for review)")
     p.add_argument("--allow-weak-isolation", action="store_true",
                    help="run even where evaluations cannot be isolated from concurrent experiments (not root: "
                    "no cpuset, freezer or lock filter); results are marked `weak isolation`")

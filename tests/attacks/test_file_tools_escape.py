@@ -66,7 +66,7 @@ async def test_hidden_paths_through_read_and_list(make_episode):
                 assert result.is_error, f"{name}({path!r}) was not refused: {text[:300]}"
                 assert not leaks(text), f"{name}({path!r}) leaked hidden text"
         listing = await tool(client, "list_files", {"path": "."})
-        assert {e["path"] for e in listing["entries"]} == {"check.py", "network.py"}
+        assert {e["path"] for e in listing["entries"]} == {"check.py", "network.py", "network_rules.py"}
         for ref in ["../../manifests/x", "HEAD", "initial", "0" * 65, "../" + "a" * 12]:
             await refused(client, "diff", {"a": ref})
             await refused(client, "restore", {"snapshot": ref})

@@ -150,3 +150,14 @@ def test_bundled_tasks_load_and_are_scorable():
         assert task.config.autolab.editable
         for glob in task.config.autolab.editable:
             assert not glob.startswith("tests") and not glob.startswith("solution")
+
+
+@pytest.mark.parametrize(("workdir", "ok"), [("/app", True), ("/srv/task", True), ("/workspace", True),
+                                              ("/usr/app", False), ("/tmp", False), ("app", False), ("/", False)])
+def test_a_task_may_keep_its_own_workdir_clear_of_the_sandbox_dirs(tmp_path, workdir, ok):
+    root = make_task(tmp_path, HARBOR_TOML + f'[autolab]\nworkdir = "{workdir}"\n')
+    if ok:
+        assert load_task(root).config.autolab.workdir == workdir
+    else:
+        with pytest.raises(TaskSpecError, match=r"autolab\.workdir"):
+            load_task(root)

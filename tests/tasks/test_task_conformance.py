@@ -51,8 +51,9 @@ def test_task_loads_and_is_complete(entry: TaskEntry, tmp_path: Path) -> None:
     assert broken_diff_path(task).is_file(), "tests/broken.diff is missing"
     assert editable_files(broken_submission(task, tmp_path / "broken"), editable) == baseline
     command = task.config.autolab.check_command
-    assert command, "[autolab] check_command names the public check an agent runs"
-    assert (task.environment_dir / command.split()[-1]).is_file() or command.split()[0] != "python"
+    if task.config.autolab.harbor is None:  # an imported Harbor task ships no public check
+        assert command, "[autolab] check_command names the public check an agent runs"
+        assert (task.environment_dir / command.split()[-1]).is_file() or command.split()[0] != "python"
     for glob in editable:
         assert not glob.startswith(("tests", "solution")), glob
     for rel in baseline:
@@ -100,6 +101,8 @@ def test_oracle_and_the_public_check_agree(entry: TaskEntry, tmp_path: Path) -> 
     assert set(by_kind) == {"baseline", "reference", "broken"}, report
     problems = [f"{c.kind}: {c.problem} ({c.reason} {c.verdict})" for c in report.checks if not c.ok]
     assert not problems, problems
+    if not task.config.autolab.check_command:
+        return  # no public check to agree with (an imported Harbor task)
     timeout = task.config.autolab.experiment_timeout_sec
     episode = Episode.create(task, tmp_path / "runs", backend=sandbox_backend("bwrap"), scorer=FakeScorer())
     try:
