@@ -241,24 +241,12 @@ class EvalContext:
             output_dir=output,
         )
 
-    def time_pair(
-        self,
-        command: str,
-        *,
-        inputs: dict[str, Path] | None = None,
-        check: Callable[[RunOutput], str | None],
-        pairs: int = MIN_PAIRS,
-        timeout_sec: float | None = None,
-        forbid_threads: bool = False,
-    ) -> tuple[TimingResult | None, str | None]:
-        """Time baseline against candidate with the interleaved-pairs method, pinned to one core.
-
-        `check` validates every run's output (None = fine, else the reason, or it raises Invalid);
-        the first failure stops timing and is returned as the reason. `ctx.time` raises instead.
-        """
+    def time_pair(self, command: str, **options: Any) -> tuple[TimingResult | None, str | None]:
+        """`ctx.time` (same options) returning (timing, None) or (None, reason) instead of raising:
+        the first failed run or check stops timing and its reason is returned (its details in
+        `ctx.timing_failure`)."""
         try:
-            return self.time(command, inputs=inputs, check=check, pairs=pairs, timeout_sec=timeout_sec,
-                             forbid_threads=forbid_threads), None
+            return self.time(command, **options), None
         except Invalid as exc:
             self.timing_failure = exc.details
             return None, exc.reason
@@ -273,8 +261,11 @@ class EvalContext:
         timeout_sec: float | None = None,
         forbid_threads: bool = False,
     ) -> TimingResult:
-        """Like time_pair, but a failed run or check raises Invalid("baseline|candidate: reason", **details)
-        (a check's own Invalid keeps its details)."""
+        """Time baseline against candidate with the interleaved-pairs method, pinned to one core.
+
+        `check` validates every run's output (None = fine, else the reason, or it raises Invalid); a
+        failed run or check raises Invalid("baseline|candidate: reason", **details) (a check's own
+        Invalid keeps its details)."""
         problems: list[Invalid] = []
 
         def timed(which: Literal["candidate", "baseline"]) -> float:

@@ -163,7 +163,8 @@ def import_harbor(src: Path, out: Path, backend: SandboxBackend, **options: Any)
         steps = parse_dockerfile((src / "environment" / "Dockerfile").read_text())
     except DockerfileError as exc:
         raise ImportRefused(f"environment/Dockerfile: {exc}") from None
-    staging = Path(tempfile.mkdtemp(prefix="harbor-import-", dir=out.parent))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="harbor-import-", dir=out.parent))  # same file system: rename
     try:
         build = build_environment(steps, src / "environment", staging / "stage", backend)
         if build.workdir == "/":
