@@ -44,8 +44,10 @@ def _finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def read_reward(verifier_dir: Path, mapping: RewardMap) -> tuple[float, dict[str, Any]]:
-    """(metric, the reward's numbers for the record) or Invalid with a fixed reason."""
+def read_reward(verifier_dir: Path, mapping: RewardMap, valid_only: bool = False) -> tuple[float, dict[str, Any]]:
+    """(metric, the reward's numbers for the record) or Invalid with a fixed reason.
+    valid_only (a re-timed task): the reward only says valid or not; a reward.txt is valid above 0, a
+    reward.json by its validity key (or, without one, by a finite metric)."""
     data, _ = read_regular_file(verifier_dir / "reward.json", MAX_REWARD_BYTES)
     if data is None:
         text, _ = read_regular_file(verifier_dir / "reward.txt", MAX_REWARD_BYTES)
@@ -57,6 +59,8 @@ def read_reward(verifier_dir: Path, mapping: RewardMap) -> tuple[float, dict[str
             value = None
         if value is None:
             raise Invalid(NOT_NUMBER)
+        if valid_only and value <= 0:
+            raise Invalid(NOT_VALID, reward=value)
         return value, {"reward": value}
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -70,6 +74,8 @@ def read_reward(verifier_dir: Path, mapping: RewardMap) -> tuple[float, dict[str
     if not (isinstance(flag, bool | int | str) and flag in _TRUE):
         raise Invalid(NOT_VALID, reward=numbers)
     metric = _finite(doc.get(mapping.metric_key))
+    if valid_only and mapping.valid_key is not None:
+        return metric if metric is not None else 0.0, {"reward": numbers}
     if metric is None:
         raise Invalid(NO_METRIC, reward=numbers)
     return metric, {"reward": numbers}

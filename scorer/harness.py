@@ -184,10 +184,13 @@ class EvalContext:
         pin: bool = False,
         forbid_threads: bool = False,
         mounts: list[Mount] | None = None,
+        in_place: bool = False,
     ) -> RunOutput:
         """Run `bash -c command` in a fresh sandbox over a fresh copy of the workspace.
         forbid_threads: the run may not create threads (seccomp; see ExecRequest.forbid_threads).
-        mounts: more scorer-side directories for this run (a Harbor verifier's /tests, /logs/verifier)."""
+        mounts: more scorer-side directories for this run (a Harbor verifier's /tests, /logs/verifier).
+        in_place: over that side's workspace itself, not a copy: a build whose outputs later runs use
+        (only that side's own copy changes; every later run still gets a fresh copy of it)."""
         if pin and self._cpu is None:
             raise RuntimeError(
                 f"task {self.task.name}: a pinned run needs the timing core, but the task does not lease one; "
@@ -198,9 +201,15 @@ class EvalContext:
         workspace = run_root / "workspace"
         output = run_root / "output"
         source = self.candidate_dir if which == "candidate" else self.baseline_dir
-        shutil.copytree(source, workspace, symlinks=True)
+        if in_place:
+            run_root.mkdir(parents=True)
+            workspace = source
+        else:
+            shutil.copytree(source, workspace, symlinks=True)
         output.mkdir(parents=True)
         _hand_over(run_root, self._uid)
+        if in_place:
+            _hand_over_tree(source, self._uid)
         for path in (inputs or {}).values():
             _make_world_readable(path)
         limits = self._limits.model_copy()
@@ -218,7 +227,7 @@ class EvalContext:
             workdir=self.task.config.autolab.workdir,
             mounts=mounts,
             runtime=self._runtime,
-            env=dict(CLEAN_ENV),
+            env={**self.task.config.environment.env, **CLEAN_ENV},  # a task's own env never overrides ours
             limits=limits,
             uid=self._uid,
             cpu=self._cpu if pin else None,
@@ -260,6 +269,7 @@ class EvalContext:
         pairs: int = MIN_PAIRS,
         timeout_sec: float | None = None,
         forbid_threads: bool = False,
+        mounts: list[Mount] | None = None,
     ) -> TimingResult:
         """Time baseline against candidate with the interleaved-pairs method, pinned to one core.
 
@@ -272,7 +282,7 @@ class EvalContext:
             if problems:
                 return 1.0
             out = self.run(command, inputs=inputs, which=which, timeout_sec=timeout_sec, pin=True,
-                           forbid_threads=forbid_threads)
+                           forbid_threads=forbid_threads, mounts=mounts)
             try:
                 reason = out.failure() or check(out)
                 if reason:
@@ -291,6 +301,10 @@ class EvalContext:
 def _hand_over(root: Path, uid: int | None) -> None:
     """Give a run directory to the sandbox uid (root only) so the sandbox can write there."""
     os.chmod(root.parent, 0o755)
+    _hand_over_tree(root, uid)
+
+
+def _hand_over_tree(root: Path, uid: int | None) -> None:
     if uid is None:
         return
     for dirpath, dirnames, filenames in os.walk(root):

@@ -18,7 +18,7 @@
 # own), MIRROR / SECURITY_MIRROR (Debian mirrors),
 # TORCH_WHEEL (path of the local torch wheel, else found via pip's find-links and /opt),
 # AUTOLAB_SCORER_BUILD_DIR (scratch and wheel cache, default /var/tmp/autolab-scorer-build),
-# REBUILD_BASE=1. Podman runs on the storage of scripts/podman-service.sh (same config: runc,
+# REBUILD_BASE=1, BASE_ONLY=1 (stop after the base image: `import harbor --backend docker` builds on it). Podman runs on the storage of scripts/podman-service.sh (same config: runc,
 # cgroupfs, ulimits that work in a VM), so the Docker-API service sees the images too. Needs root.
 #
 # Measured 2026-12-03 on a fresh Debian 12 VM (2 cores, cgroup v1, podman 4.3.1; tools installed
@@ -217,6 +217,10 @@ say "image $IMAGE:$VERSION (and :$TAG), tasks: $TASKS, scratch $BUILD_DIR"
 
 step "tools (mmdebstrap, podman, runc)" install_tools
 step "base image $BASE_IMAGE" build_base
+if [[ ${BASE_ONLY:-0} == 1 ]]; then
+  say "done in $(($(date +%s) - T_START))s: $BASE_IMAGE (BASE_ONLY=1: the scorer image was not built)"
+  exit 0
+fi
 step "build context (working tree)" stage_source
 step "wheelhouse (host pip)" build_wheelhouse
 step "podman build $IMAGE:$VERSION" build_image

@@ -20,6 +20,12 @@ from autolab_mcp.core.errors import AutolabError
 
 Axis = Literal["faster", "smarter", "smaller"]
 
+#: variables the sandboxes and the scorer set themselves: a task's [environment] env cannot change them
+RESERVED_ENV = frozenset({"PATH", "HOME", "PYTHONHOME", "VIRTUAL_ENV", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",
+                          "PYTHONNOUSERSITE", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "OMP_NUM_THREADS",
+                          "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "LC_ALL"})
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -41,6 +47,9 @@ class EnvironmentSection(_Open):
     allow_internet: bool = False
     requirements: list[str] = Field(default_factory=list)
     gpus: int = Field(0, ge=0)
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Harbor's key (a Dockerfile's ENV on import): set in every experiment and evaluation sandbox")
 
     network_mode: Literal["no-network", "public", "allowlist"] | None = Field(
         None, description="Harbor's key; only no-network can be honoured (sandboxes never have a network)")
@@ -50,6 +59,17 @@ class EnvironmentSection(_Open):
     def _no_internet(cls, value: bool) -> bool:
         if value:
             raise ValueError("allow_internet = true is not supported: sandboxes never have a network")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"env: {name!r} is not a variable name (letters, digits and _, not first a digit)")
+            if name in RESERVED_ENV:
+                raise ValueError(f"env: {name} is set by the sandbox itself and cannot be changed by a task "
+                                 f"(reserved: {', '.join(sorted(RESERVED_ENV))})")
         return value
 
     @field_validator("network_mode")
@@ -91,6 +111,12 @@ class HarborSection(_Open):
     metric_key: str = Field("metric", description="the reward.json key whose finite number is the metric")
     valid_key: str | None = Field(None, description="a reward.json key that must be true for a valid result")
     verifier_timeout_sec: float = Field(600, gt=0)
+    timed_command: str | None = Field(
+        None, description="a timing task (AutoLab's T kind): the command our scorer times, baseline against "
+        "candidate with interleaved pairs, instead of the seconds the verifier reports; every timed run's "
+        "stdout must equal the baseline's, and the verifier's reward only says whether the result is valid")
+    build_command: str | None = Field(
+        None, description="run once per side before the timed runs, untimed (a compile step)")
 
 
 class AutolabSection(_Open):

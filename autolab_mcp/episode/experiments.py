@@ -126,7 +126,7 @@ class ExperimentRunner:
             read_only_root=self.task.environment_dir,
             runtime=self.runtime,
             # no bytecode: check.py importing a task's rules module would leave __pycache__ in the workspace
-            env={"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+            env={**env.env, "LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
             limits=Limits(wall_sec=granted, memory_mb=env.memory_mb, cpus=env.cpus),
             uid=AGENT_UID,
             log_path=log_path,

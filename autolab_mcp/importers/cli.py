@@ -16,7 +16,9 @@ def cmd_import_harbor(args: argparse.Namespace) -> int:
     editable = [g.strip() for g in args.editable.split(",") if g.strip()] if args.editable else None
     try:
         report = import_harbor(args.src, args.out, make_backend(args.backend), editable=editable, axis=args.axis,
-                               metric_key=args.metric_key, valid_key=args.valid_key)
+                               metric_key=args.metric_key, valid_key=args.valid_key,
+                               timed_command=args.timed_command, build_command=args.build_command,
+                               builder="docker" if args.backend == "docker" else "host")
     except ImportRefused as exc:
         print(f"error: not imported: {exc}", file=sys.stderr)
         return 2
@@ -44,6 +46,13 @@ def add_parser(sub: Any) -> None:
     harbor.add_argument("--metric-key", help="the reward.json key holding the metric (default: the metric's name "
                         "when tests/test.sh writes it, else `metric`)")
     harbor.add_argument("--valid-key", help="a reward.json key that must be true for a valid result")
+    harbor.add_argument("--timed-command", help="a timing task: the command the scorer times (baseline against "
+                        "candidate, interleaved pairs, pinned), run in the workdir; its stdout must equal the "
+                        "baseline's in every run. Required when the metric is a time")
+    harbor.add_argument("--build-command", help="with --timed-command: run once per side before timing, untimed")
     harbor.add_argument("--backend", default="bwrap", choices=["bwrap", "docker"],
-                        help="the sandbox that runs the build's RUN steps and solve.sh")
+                        help="bwrap: the host runtime stands in for the base image and RUN steps run in a build "
+                        "sandbox; docker: a real image build through the Docker API (DOCKER_HOST, e.g. podman) over "
+                        "localhost/autolab-base:bookworm (BASE_ONLY=1 scripts/build-scorer-image.sh makes it); "
+                        "solve.sh runs in this backend too")
     harbor.set_defaults(func=cmd_import_harbor)

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from autolab_mcp.core.editable import editable_files
-from autolab_mcp.core.runtime import ensure_runtime
-from autolab_mcp.core.sandbox.base import AGENT_UID, ExecRequest, Limits, Mount, SandboxBackend
-from autolab_mcp.core.taskspec import Task, load_task
+from autolab_mcp.core.sandbox.base import AGENT_UID, Mount, SandboxBackend
+from autolab_mcp.core.taskspec import RESERVED_ENV, Task, load_task
 from autolab_mcp.importers.bases import ImportRefused
 from autolab_mcp.importers.dockerfile import DockerfileError, parse_dockerfile
 from autolab_mcp.importers.edit_set import infer_edit_set
-from autolab_mcp.importers.harbor_build import Build, build_environment, hand_stage_to
+from autolab_mcp.importers.harbor_build import Build, build_environment, build_request, hand_stage_to
 
 #: editable files with these suffixes are programs: a verifier that runs them runs candidate code
 CODE_SUFFIXES = frozenset({".py", ".c", ".cc", ".cpp", ".h", ".hpp", ".rs", ".go", ".js", ".ts", ".sh", ".java",
@@ -100,10 +99,8 @@ def _run_solution(src: Path, build: Build, workdir: str, backend: SandboxBackend
                 and not workdir.startswith("/" + p.name + "/")]
         mounts = [Mount(source=p, target="/" + p.name, read_only=False) for p in tops]
         mounts.append(Mount(source=src / "solution", target="/solution"))
-        result = backend.run(ExecRequest(
-            command="bash /solution/solve.sh", workspace=stage / workdir.lstrip("/"), workdir=workdir,
-            mounts=mounts, runtime=ensure_runtime(build.requirements), env={"HOME": "/tmp", **build.env},
-            limits=Limits(wall_sec=600, memory_mb=4096, cpus=1), uid=AGENT_UID))
+        result = backend.run(build_request(build, "bash /solution/solve.sh", stage / workdir.lstrip("/"), workdir,
+                                           mounts))
         if not result.ok:
             raise ImportRefused(f"solution/solve.sh failed in the build sandbox (exit {result.exit_code}): "
                                 f"{result.output_tail[-400:]}")
@@ -131,6 +128,9 @@ def _config(raw: dict[str, Any], build: Build, workdir: str, editable: list[str]
     env.pop("allow_internet", None)
     env["network_mode"] = "no-network"
     env["requirements"] = list(dict.fromkeys([*env.get("requirements", []), *build.requirements]))
+    kept = {k: v for k, v in build.env.items() if k not in RESERVED_ENV}
+    if kept or env.get("env"):
+        env["env"] = {**kept, **env.get("env", {})}
     config["environment"] = env
     if options.get("axis"):
         config["metadata"] = {**config.get("metadata", {}), "axis": options["axis"]}
@@ -142,6 +142,12 @@ def _config(raw: dict[str, Any], build: Build, workdir: str, editable: list[str]
     if options.get("valid_key"):
         harbor["valid_key"] = options["valid_key"]
     autolab = dict(config.get("autolab", {}))
+    if options.get("timed_command"):  # a timing task: our interleaved pairs replace the verifier's seconds
+        harbor["timed_command"] = options["timed_command"]
+        if options.get("build_command"):
+            harbor["build_command"] = options["build_command"]
+        config["metadata"] = {**config.get("metadata", {}), "axis": "faster"}
+        autolab.update({"timing_core": True, "scale": "log"})
     autolab.update({"editable": editable, "workdir": workdir, "harbor": harbor})
     config["autolab"] = autolab
     return config
@@ -149,7 +155,9 @@ def _config(raw: dict[str, Any], build: Build, workdir: str, editable: list[str]
 
 def import_harbor(src: Path, out: Path, backend: SandboxBackend, **options: Any) -> ImportReport:
     """Convert the Harbor task at `src` into our task at `out` (a new directory). Options: editable (globs),
-    axis, metric_key, valid_key. Raises ImportRefused with the reason; `out` is then left absent."""
+    axis, metric_key, valid_key, timed_command, build_command, builder ("host": the host runtime stands in
+    for the base, RUN steps in `backend`; "docker": a real image build through the Docker API).
+    Raises ImportRefused with the reason; `out` is then left absent."""
     import tomli_w  # the `harbor` extra
 
     src = src.resolve()
@@ -157,6 +165,7 @@ def import_harbor(src: Path, out: Path, backend: SandboxBackend, **options: Any)
     if out.exists():
         raise ImportRefused(f"{out} exists; import into a new directory")
     raw = tomllib.loads((src / "task.toml").read_text())
+    _require_timing_plan(raw, options)
     instruction = (src / "instruction.md").read_text()
     test_sh = _verifier_text(src / "tests")
     try:
@@ -166,7 +175,12 @@ def import_harbor(src: Path, out: Path, backend: SandboxBackend, **options: Any)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="harbor-import-", dir=out.parent))  # same file system: rename
     try:
-        build = build_environment(steps, src / "environment", staging / "stage", backend)
+        if options.get("builder") == "docker":
+            from autolab_mcp.importers.harbor_docker import docker_build_environment
+
+            build = docker_build_environment(steps, src / "environment", staging / "stage")
+        else:
+            build = build_environment(steps, src / "environment", staging / "stage", backend)
         if build.workdir == "/":
             raise ImportRefused("the Dockerfile sets no WORKDIR: the workspace needs a directory of its own")
         workdir = build.workdir
@@ -203,9 +217,26 @@ def import_harbor(src: Path, out: Path, backend: SandboxBackend, **options: Any)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report = ImportReport(task=load_task(out), trusted=trusted, trust_reason=why, lines=build.report)
-    if build.env:
-        report.lines.append(f"ENV {sorted(build.env)} applied to the build only, not to experiments")
+    if kept := sorted(k for k in build.env if k not in RESERVED_ENV):
+        report.lines.append(f"ENV {kept}: set in the build, in every experiment and in every evaluation")
+    if dropped := sorted(k for k in build.env if k in RESERVED_ENV):
+        report.lines.append(f"ENV {dropped}: applied to the build only (the sandbox sets these itself)")
     return report
+
+
+_TIME_METRIC = re.compile(r"(sec|second|time|speedup|latency|runtime|duration|\bms\b|throughput)", re.IGNORECASE)
+
+
+def _require_timing_plan(raw: dict[str, Any], options: dict[str, Any]) -> None:
+    """A metric measured in time was measured by the verifier against seconds stored from another machine;
+    refuse to import it that way: our scorer re-times it, so it must be told what to time."""
+    metric = str(raw.get("optimization", {}).get("metric", ""))
+    if _TIME_METRIC.search(metric) and not options.get("timed_command"):
+        raise ImportRefused(f"the metric {metric!r} is a time the verifier measures (against seconds stored from "
+                            "another machine); pass --timed-command CMD (and --build-command CMD for a compile "
+                            "step) so the scorer times baseline against candidate with interleaved pairs")
+    if options.get("build_command") and not options.get("timed_command"):
+        raise ImportRefused("--build-command is only used with --timed-command")
 
 
 def _our_words(workdir: str, files: list[str]) -> str:

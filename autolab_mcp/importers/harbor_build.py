@@ -25,9 +25,9 @@ from autolab_mcp.importers.bases import ImportRefused, missing_packages, stand_i
 from autolab_mcp.importers.dockerfile import Step
 
 #: top-level directories a RUN step writes that are kept (anything else it names is made too)
-_KEPT_TOPS = ("app", "orig", "tests", "data", "srv", "work", "logs")
+KEPT_TOPS = ("app", "orig", "tests", "data", "srv", "work", "logs")
 _ABSOLUTE = re.compile(r"(?<![\w.$}-])/([A-Za-z0-9_.-]+)")
-_SANDBOX_OWN = {d.strip("/") for d in (*SYSTEM_DIRS, "/proc", "/dev", "/sys", "/tmp", "/opt/runtime", "/run",
+SANDBOX_OWN = {d.strip("/") for d in (*SYSTEM_DIRS, "/proc", "/dev", "/sys", "/tmp", "/opt/runtime", "/run",
                                        "/var", "/root", "/home", "/boot", "/mnt", "/media", "/opt")}
 _PIP_FLAGS_WITH_VALUE = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-c", "--constraint"}
 
@@ -98,13 +98,16 @@ def _copy(build: Build, context: Path, step: Step) -> None:
                 shutil.copy2(path, final)
 
 
-def _tops_for(command: str, workdir: str) -> list[str]:
+def tops_for(command: str, workdir: str) -> list[str]:
     """Top-level directories the step will see bound: the workdir's, the kept ones and any it names."""
-    named = {m for m in _ABSOLUTE.findall(command) if m not in _SANDBOX_OWN}
-    return sorted({workdir.strip("/").split("/")[0], *_KEPT_TOPS, *named} - {""})
+    named = {m for m in _ABSOLUTE.findall(command) if m not in SANDBOX_OWN}
+    return sorted({workdir.strip("/").split("/")[0], *KEPT_TOPS, *named} - {""})
 
 
-def _run(build: Build, step: Step, backend: SandboxBackend) -> None:
+def run_script(build: Build, step: Step) -> str | None:
+    """What of a RUN step must execute: its `pip install` parts become runtime requirements and its
+    `apt-get install` parts are checked against the host (refused when a package is missing); the rest,
+    joined again, or None when nothing is left."""
     command = step.args[0]
     parts = [p.strip() for p in re.split(r"\s*&&\s*", command) if p.strip()]
     rest = []
@@ -122,27 +125,35 @@ def _run(build: Build, step: Step, backend: SandboxBackend) -> None:
             build.report.append(f"line {step.line}: `{part}` -> the host has these packages")
             continue
         rest.append(part)
-    if not rest:
+    return " && ".join(rest) if rest else None
+
+
+def _run(build: Build, step: Step, backend: SandboxBackend) -> None:
+    script = run_script(build, step)
+    if script is None:
         return
-    script = " && ".join(rest)
     workdir = build.workdir if build.workdir != "/" else "/app"
     build.host_path(workdir).mkdir(parents=True, exist_ok=True)
     mounts = []
-    for top in _tops_for(script, workdir):
+    for top in tops_for(script, workdir):
         path = build.host_path("/" + top)
         path.mkdir(parents=True, exist_ok=True)
         if ("/" + top) != workdir and not workdir.startswith("/" + top + "/"):
             mounts.append(Mount(source=path, target="/" + top, read_only=False))
     hand_stage_to(build.stage, AGENT_UID)
-    result = backend.run(ExecRequest(
-        command=script, workspace=build.host_path(workdir), workdir=workdir, mounts=mounts,
-        runtime=ensure_runtime(build.requirements), env={"HOME": "/tmp", **build.env},
-        limits=Limits(wall_sec=600, memory_mb=4096, cpus=1), uid=AGENT_UID,
-    ))
+    result = backend.run(build_request(build, script, build.host_path(workdir), workdir, mounts))
     if not result.ok:
         raise ImportRefused(f"line {step.line}: RUN {script[:120]!r} failed in the build sandbox (no network; "
                             f"exit {result.exit_code}): {result.output_tail[-400:]}")
     build.report.append(f"line {step.line}: ran `{script[:80]}` in a build sandbox without network")
+
+
+def build_request(build: Build, command: str, workspace: Path, workdir: str, mounts: list[Mount]) -> ExecRequest:
+    """A build-time sandbox run (a RUN step, solve.sh): unprivileged, no network, the build's runtime
+    requirements and ENV, generous limits (a build may compile)."""
+    return ExecRequest(command=command, workspace=workspace, workdir=workdir, mounts=mounts,
+                       runtime=ensure_runtime(build.requirements), env={"HOME": "/tmp", **build.env},
+                       limits=Limits(wall_sec=600, memory_mb=4096, cpus=1), uid=AGENT_UID)
 
 
 def hand_stage_to(root: Path, uid: int) -> None:

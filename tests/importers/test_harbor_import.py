@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autolab_mcp.core.archive import tar_directory_files
+from autolab_mcp.core.cores import lease_timing_core
 from autolab_mcp.core.sandbox.bwrap import BwrapBackend
 from autolab_mcp.core.taskspec import load_task
 from autolab_mcp.importers.bases import ImportRefused
@@ -50,6 +51,22 @@ def test_a_data_file_task_is_built_from_its_dockerfile_with_the_hidden_outputs_k
     assert len((task.solution_dir / "network.txt").read_text().splitlines()) == 19  # solve.sh's reference
     assert "/app" in task.instruction and "run_experiment" in task.instruction
     assert task.serve_problem() is None and task.scorable and not task.untrusted_verifier
+    assert task.config.environment.env == {"NET_INPUTS": "8"}  # the Dockerfile's ENV, for every sandbox
+
+
+def test_the_dockerfiles_env_reaches_experiments(net_golf, tmp_path):
+    """(The oracle test shows it reaches the verifier: test.sh fails without it.)"""
+    from autolab_mcp.episode import Episode
+    from autolab_mcp.fake_scorer import FakeScorer
+
+    episode = Episode.create(net_golf.task, tmp_path / "runs", backend=BwrapBackend(), scorer=FakeScorer())
+    try:
+        info = episode.start_experiment("echo inputs=$NET_INPUTS; pwd", timeout_sec=30)
+        info = episode.wait_experiment(info.id, wait_sec=60)
+        log = (episode.run_dir / info.log_file).read_text()
+    finally:
+        episode.close()
+    assert info.exit_code == 0 and "inputs=8" in log and "/app" in log, log
 
 
 @pytest.mark.slow
@@ -69,7 +86,10 @@ def _score(task, files: dict[str, str], tmp_path: Path):
     for rel, text in files.items():
         (root / rel).write_text(text)
     archive = tar_directory_files(root, list(files))
-    return evaluate_submission(task, "final", archive, backend=BwrapBackend(), runtime=None)
+    if not task.needs_timing_core:
+        return evaluate_submission(task, "final", archive, backend=BwrapBackend(), runtime=None)
+    with lease_timing_core() as lease:
+        return evaluate_submission(task, "final", archive, backend=BwrapBackend(), runtime=None, cpu=lease.core)
 
 
 @pytest.mark.slow
@@ -129,3 +149,41 @@ def test_the_command_line_imports_and_refuses(tmp_path):
     again = subprocess.run([sys.executable, "-m", "autolab_mcp.cli", "import", "harbor", str(FIXTURES / "net_golf"),
                             str(out)], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert again.returncode == 2 and "exists; import into a new directory" in again.stderr
+
+
+@pytest.fixture(scope="module")
+def slow_primes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("imported") / "slow_primes"
+    return _import("slow_primes", out, timed_command="python3 primes.py 200000")
+
+
+def test_a_timing_task_is_not_imported_without_saying_what_to_time(tmp_path):
+    with pytest.raises(ImportRefused, match="pass --timed-command CMD"):
+        _import("slow_primes", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_timing_task_is_retimed_by_our_scorer_with_the_builds_tests_data_hidden(slow_primes):
+    task = slow_primes.task
+    assert task.axis == "faster" and task.needs_timing_core and task.config.autolab.scale == "log"
+    assert task.config.autolab.harbor.timed_command == "python3 primes.py 200000"
+    expected = task.tests_dir / "harbor" / "tests" / "expected.txt"  # written into /tests by a RUN step
+    assert expected.read_text().split() == ["17984", "1709600813"] and (expected.parent / "test.sh").is_file()
+    assert sorted(p.name for p in task.environment_dir.iterdir()) == ["primes.py"]
+    assert not slow_primes.trusted and "primes.py" in slow_primes.trust_reason  # candidate code runs in test.sh
+
+
+@pytest.mark.slow
+def test_the_timing_task_passes_the_oracle_timed_with_interleaved_pairs(slow_primes):
+    report = check_task(slow_primes.task)
+    by_kind = {c.kind: c for c in report.checks}
+    assert all(c.ok for c in report.checks), report
+    assert by_kind["broken"].reason == "the verifier reported the submission invalid"  # reward.txt held 0
+
+
+@pytest.mark.slow
+def test_a_candidate_that_skips_the_work_when_not_verified_fails_the_timed_runs(slow_primes, tmp_path):
+    source = (slow_primes.task.solution_dir / "primes.py").read_text()
+    lazy = "import os, sys\nif not os.path.isdir('/logs/verifier'):\n    sys.exit(0)\n" + source
+    record = _score(slow_primes.task, {"primes.py": lazy}, tmp_path)
+    assert not record.valid and record.reason.endswith("the timed command's output differs from the baseline's")
