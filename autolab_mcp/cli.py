@@ -312,10 +312,12 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     bundle.set_defaults(func=cmd_bundle)
 
     from autolab_mcp import task_list
+    from autolab_mcp.exporters import cli as export_cli
     from autolab_mcp.importers import cli as import_cli
 
     task_list.add_parser(sub)
     import_cli.add_parser(sub)
+    export_cli.add_parser(sub)
 
     runs = sub.add_parser("runs", help="list runs, or show one")
     runs.add_argument("run_id", nargs="?")

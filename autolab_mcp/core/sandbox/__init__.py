@@ -2,6 +2,8 @@
 
 bwrap and docker run untrusted code; FakeBackend (fake.py) runs nothing and isolates nothing: it
 is for unit tests only, so it is exported here but is not one of the BACKENDS a user can choose.
+Neither is the uid backend (uid.py: an unprivileged uid, no namespaces): only an exported Harbor
+verifier (scorer/harbor_shim.py), in a container thrown away afterwards, uses it.
 """
 
 from __future__ import annotations
