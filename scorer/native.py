@@ -32,7 +32,7 @@ def build(ctx: EvalContext, which: Literal["candidate", "baseline"], binary: str
     Raises Invalid("WHICH: build failed" | "WHICH: build produced no binary")."""
     name = shlex.quote(binary)
     out = ctx.run(f"sh {shlex.quote(script)} && cp {name} /output/{name}", which=which, timeout_sec=timeout_sec)
-    if not out.ok():
+    if not out.ok:
         raise Invalid(f"{which}: {BUILD_FAILED}", exit_code=out.exit_code, timed_out=out.timed_out)
     data, why = read_regular_file(out.output_dir / binary, MAX_BINARY_BYTES)
     if not data:

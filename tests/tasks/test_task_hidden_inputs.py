@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from autolab_mcp.core.taskdirs import bundled_tasks_dir, list_tasks
 from tests.tasks.helpers import hidden, task
 
-NAMES = ["sorting_network", "edit_distance", "stack_vm_golf", "sort_u32",
-         "data_select", "tiny_lm", "connect3_golf", "gpt_decode"]
+NAMES = [t.name for t in list_tasks([bundled_tasks_dir()])]
 
 
 @pytest.mark.parametrize("name", NAMES)
