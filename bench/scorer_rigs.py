@@ -123,11 +123,14 @@ class SortRig(TaskRig):
     unit = "uint32 values"
 
     def __init__(self, work: Path) -> None:
+        from scorer.outputs import Invalid
+
         super().__init__("sort_u32", work)
         for which in ("baseline", "candidate"):
-            problem = self.module.build(self.ctx, which)
-            if problem:
-                raise RuntimeError(f"sort_u32 build: {problem}")
+            try:
+                self.module.build(self.ctx, which)  # raises Invalid with a fixed reason
+            except Invalid as failed:
+                raise RuntimeError(f"sort_u32 build: {failed.reason}") from None
         self.full_size = int(self.module.N)
         self._data = self.module.hidden_input(BENCH_SEED)
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from scorer import reasons
-from scorer.harness import RunOutput
+from scorer.harness import Invalid, Measurement, RunOutput
 from tests.tasks.helpers import TASKS_DIR, hidden, module_from, task
 
 ROOT = TASKS_DIR / "connect3_golf"
@@ -307,12 +307,20 @@ def _workspace(tmp_path: Path, train_source: str) -> Path:
     return ws
 
 
+def _measure(ev, ctx: _Ctx) -> Measurement:
+    """evaluate() as the scorer takes it: an Invalid it raises is an invalid measurement."""
+    try:
+        return ev.evaluate(ctx)
+    except Invalid as rejected:
+        return Measurement(valid=False, reason=rejected.reason, details=rejected.details)
+
+
 def _evaluate(tmp_path: Path, train_source: str, seed: int = 1234, split: str = "feedback", positions=None):
     ws = _workspace(tmp_path, train_source)
     ev = hidden("connect3_golf")
     if positions is not None:
         ev.hidden_positions = lambda _seed, _split, _solver=None: positions
-    return ev, ev.evaluate(_Ctx(ws, tmp_path / "scratch", seed, split))
+    return ev, _measure(ev, _Ctx(ws, tmp_path / "scratch", seed, split))
 
 
 def test_check_py_and_the_scorer_agree_on_public_data(tmp_path: Path, valid) -> None:
@@ -330,7 +338,7 @@ def test_check_py_and_the_scorer_agree_on_public_data(tmp_path: Path, valid) -> 
     ws2 = _workspace(tmp_path / "tampered", reference)
     (ws2 / "golf_rules.py").write_text((ws2 / "golf_rules.py").read_text().replace(
         "return int(sum(value.size for value in model.weights().values()))", "return 0"))
-    tampered = ev.evaluate(_Ctx(ws2, tmp_path / "scratch2", 1))
+    tampered = _measure(ev, _Ctx(ws2, tmp_path / "scratch2", 1))
     assert tampered.metric == 4
     assert "golf_rules.py" not in task("connect3_golf").config.autolab.editable
 

@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from connect3_game import PUBLIC_SEEDS, Solver, sample_positions
 
-from scorer.harness import EvalContext, Measurement, load_pristine_module
+from scorer.harness import EvalContext, Invalid, Measurement, load_rules_module
+
+rules = load_rules_module(__file__, "golf_rules.py")
 
 #: hidden positions per split (drawn afresh from ctx.seed in every evaluation)
 HIDDEN_DRAWS = {"feedback": 20_000, "final": 40_000}
@@ -26,18 +25,8 @@ GATE = 0.95
 TRAINING_FAILED = "training failed"
 BELOW_GATE = "the model picks an optimal move on fewer than 95% of the hidden positions"
 
-
-def _public_rules():
-    path = Path(__file__).resolve().parent.parent / "environment" / "golf_rules.py"
-    spec = importlib.util.spec_from_file_location("_autolab_connect3_golf_rules_reasons", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-#: every reason this module returns is a chain of these fixed phrases (and scorer/reasons.py's)
-REASONS = frozenset({TRAINING_FAILED, BELOW_GATE}) | _public_rules().PROBLEMS
+#: every reason this module gives is a chain of these fixed phrases (and scorer/reasons.py's)
+REASONS = frozenset({TRAINING_FAILED, BELOW_GATE}) | rules.PROBLEMS
 
 
 def hidden_seed(seed: int) -> int:
@@ -52,15 +41,13 @@ def hidden_positions(seed: int, split: str, solver: Solver | None = None):
 
 def evaluate(ctx: EvalContext) -> Measurement:
     train = ctx.run("python run_train.py /output", timeout_sec=TRAIN_TIMEOUT_SEC)
-    if train.failure():
-        return Measurement(valid=False, reason=f"{TRAINING_FAILED}: {train.failure()}",
-                           details={"train_seconds": round(train.duration_sec, 2)})
-    rules = load_pristine_module(ctx, "golf_rules.py")
+    if failure := train.failure():
+        raise Invalid(f"{TRAINING_FAILED}: {failure}", train_seconds=round(train.duration_sec, 2))
     try:
         model = rules.load_model(train.output_dir / "model.npz")
     except rules.ModelError as exc:
         problem = str(exc)
-        return Measurement(valid=False, reason=problem if problem in rules.PROBLEMS else rules.UNREADABLE)
+        raise Invalid(problem if problem in rules.PROBLEMS else rules.UNREADABLE) from None
     boards, _values, optimal = hidden_positions(ctx.seed, ctx.split)
     moves = rules.predict(model, boards)
     accuracy = rules.accuracy(moves, optimal)
@@ -69,5 +56,5 @@ def evaluate(ctx: EvalContext) -> Measurement:
                "weights": {key: list(value.shape) for key, value in model.weights().items()},
                "positions": len(boards), "train_seconds": round(train.duration_sec, 2)}
     if accuracy < GATE:
-        return Measurement(valid=False, reason=BELOW_GATE, details=details)
+        raise Invalid(BELOW_GATE, **details)
     return Measurement(valid=True, metric=float(parameters), details=details)

@@ -1,5 +1,6 @@
-"""Local check (read-only): run select.py, train the fixed model on the selection,
-report accuracy on the PUBLIC validation set (data/val.npz).
+"""Local check (read-only): run select.py, check the selection by the scorer's rules
+(selection_rules.py), train the fixed model on it, report accuracy on the PUBLIC
+validation set (data/val.npz).
 
 Usage: python check.py
 The hidden test set comes from the same distribution as data/val.npz, but the
@@ -16,8 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import trainer
-
-BUDGET = 2000
+from selection_rules import RuleError, check_selection
 
 
 def main() -> None:
@@ -26,12 +26,11 @@ def main() -> None:
     started = time.monotonic()
     subprocess.run([sys.executable, "select.py", str(out)], check=True)
     print(f"select.py took {time.monotonic() - started:.1f}s (scorer limit: 60s)")
-    sel = np.load(out / "selection.npy", allow_pickle=False)
+    try:
+        sel = check_selection(np.load(out / "selection.npy", allow_pickle=False))
+    except RuleError as exc:
+        sys.exit(f"INVALID: {exc}")
     X, y, source = trainer.load_pool()
-    if sel.ndim != 1 or not np.issubdtype(sel.dtype, np.integer):
-        sys.exit(f"selection must be a 1-D integer array, got shape {sel.shape} dtype {sel.dtype}")
-    if not 1 <= len(sel) <= BUDGET or len(np.unique(sel)) != len(sel) or sel.min() < 0 or sel.max() >= len(y):
-        sys.exit("selection must hold 1..2000 distinct indices in [0, 30000)")
     counts = np.bincount(source[sel], minlength=int(source.max()) + 1)
     print("selected per source:", {i: int(c) for i, c in enumerate(counts)})
     model = trainer.train(X[sel], y[sel])

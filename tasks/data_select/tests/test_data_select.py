@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from scorer.evaluate import SubmissionError
+from scorer.outputs import Invalid
 from tests.tasks.helpers import (
     TASKS_DIR,
     assert_baseline,
@@ -71,8 +72,10 @@ def test_data_select_rejects_bad_selections(tmp_path: Path, payload, fragment: s
         path.write_bytes(payload)
     else:
         np.save(path, payload, allow_pickle=True)
-    sel, reason, _details = ev.read_selection(path)
-    assert sel is None and fragment in reason, reason
+    with pytest.raises(Invalid) as rejected:
+        ev.read_selection(path)
+    reason = rejected.value.reason
+    assert fragment in reason, reason
     from scorer.reasons import GENERIC
 
     assert reason in ev.REASONS | GENERIC  # a fixed phrase: the values go to the details
@@ -81,7 +84,8 @@ def test_data_select_rejects_bad_selections(tmp_path: Path, payload, fragment: s
 def test_data_select_refuses_symlinked_output(tmp_path: Path) -> None:
     ev = hidden("data_select")
     (tmp_path / "selection.npy").symlink_to("/etc/passwd")
-    assert ev.read_selection(tmp_path / "selection.npy")[0] is None
+    with pytest.raises(Invalid):
+        ev.read_selection(tmp_path / "selection.npy")
 
 
 def test_data_select_fresh_inputs() -> None:

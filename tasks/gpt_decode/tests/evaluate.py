@@ -8,7 +8,8 @@
    Their greedy tokens from that decode are the expected tokens.
 2. ctx.time_pair times the pristine baseline against the candidate (warm-ups in a secret
    order + 5 interleaved pairs, pinned). Every run, the baseline's too, must write exactly
-   the expected tokens (the quality gate).
+   the expected tokens (the quality gate), by the task's rules module (environment/token_rules.py,
+   the pristine copy of what check.py imports).
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scorer.harness import EvalContext, Measurement, RunOutput, load_npy
+from scorer.harness import EvalContext, Invalid, Measurement, RunOutput, load_npy, load_rules_module
 
-BATCH, PROMPT_LEN, N_NEW, VOCAB = 8, 48, 96, 512
+rules = load_rules_module(__file__, "token_rules.py")
+
+BATCH, N_NEW = rules.BATCH, rules.N_NEW
+PROMPT_LEN, VOCAB = 48, 512
 #: candidate prompts per evaluation: about 14% of random prompts come within 4e-3 of a tie in 96 steps,
 #: so 24 hold 8 clean ones but for odds of about 1e-9 (then the 8 widest gaps are taken, and recorded)
 POOL = 24
@@ -35,13 +39,9 @@ PICK_TIMEOUT_SEC = 120
 MAX_TOKENS_BYTES = 1_000_000
 
 NO_TOKENS = "run_decode.py wrote no /output/tokens.npy"
-BAD_SHAPE = "generate() returned tokens of the wrong shape (it must be (8, 96))"
-NOT_INTEGER = "generate() must return integer tokens"
-MISMATCH = "tokens differ from the baseline's"
 MEASURED = "tokens identical to the baseline's in every timed run"
 
-REASONS = frozenset({NO_TOKENS, BAD_SHAPE, NOT_INTEGER, MISMATCH, MEASURED})
-assert (BATCH, N_NEW) == (8, 96), "BAD_SHAPE names these task constants"
+REASONS = rules.REASONS | {NO_TOKENS, MEASURED}
 
 
 def prompt_pool(seed: int) -> np.ndarray:
@@ -77,25 +77,15 @@ def hidden_prompts(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray, dict]:
     return prompts, tokens[rows].astype(np.int64), details
 
 
-def read_tokens(path: Path) -> tuple[np.ndarray | None, str, dict]:
-    """(int64 tokens, "", {}) or (None, fixed reason, details)."""
+def read_tokens(path: Path) -> np.ndarray:
+    """The int64 tokens; raises Invalid (a fixed reason, the values behind it as details["bad_output"])."""
     tokens, why = load_npy(path, MAX_TOKENS_BYTES, missing=NO_TOKENS)
     if tokens is None:
-        return None, why, {}
-    if tokens.shape != (BATCH, N_NEW):
-        return None, BAD_SHAPE, {"shape": list(tokens.shape)}
-    if tokens.dtype.kind not in "iu":
-        return None, NOT_INTEGER, {"dtype": str(tokens.dtype)}
-    return tokens.astype(np.int64), "", {}
-
-
-def mismatch(tokens: np.ndarray, expected: np.ndarray) -> dict | None:
-    """None when identical, else where they differ (details for the signed record only)."""
-    wrong = tokens != expected
-    if not wrong.any():
-        return None
-    row, step = (int(i) for i in np.argwhere(wrong)[0])
-    return {"wrong_tokens": int(wrong.sum()), "of": int(expected.size), "first_prompt": row, "first_step": step}
+        raise Invalid(why, bad_output={})
+    try:
+        return rules.check_tokens(tokens)
+    except rules.RuleError as error:
+        raise Invalid(error.reason, bad_output=error.details) from None
 
 
 def evaluate(ctx: EvalContext) -> Measurement:
@@ -103,20 +93,13 @@ def evaluate(ctx: EvalContext) -> Measurement:
     prompts_dir = ctx.input_dir("prompts")
     np.save(prompts_dir / "prompts.npy", prompts)
 
-    def check(out: RunOutput) -> str | None:
-        tokens, why, found = read_tokens(out.output_dir / "tokens.npy")
-        if tokens is None:
-            details.setdefault("bad_output", found)
-            return why
-        if (wrong := mismatch(tokens, expected)) is not None:
-            details.setdefault("mismatch", wrong)
-            return MISMATCH
-        return None
+    def check(out: RunOutput) -> None:
+        tokens = read_tokens(out.output_dir / "tokens.npy")
+        if (wrong := rules.mismatch(tokens, expected)) is not None:
+            raise Invalid(rules.MISMATCH, mismatch=wrong)
 
     timing, reason = ctx.time_pair(COMMAND, inputs={"prompts": prompts_dir}, check=check, timeout_sec=RUN_TIMEOUT_SEC)
     if timing is None:
-        return Measurement(valid=False, reason=reason or "timing failed", details=details)
-    details.update(baseline_median_sec=round(statistics.median(timing.baseline_sec), 3),
-                   speedup=round(timing.speedup, 3))
-    return Measurement(valid=True, metric=statistics.median(timing.candidate_sec), timing=timing, reason=MEASURED,
-                       details=details)
+        raise Invalid(reason or "timing failed", **details, **ctx.timing_failure)
+    return Measurement.timed(timing, MEASURED, **details,
+                             baseline_median_sec=round(statistics.median(timing.baseline_sec), 3))

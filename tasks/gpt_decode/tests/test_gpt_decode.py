@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scorer.outputs import Invalid
 from tests.tasks.helpers import (
     TASKS_DIR,
     assert_baseline,
@@ -24,14 +25,16 @@ from tests.tasks.helpers import (
 def test_gpt_decode_token_checks(tmp_path: Path) -> None:
     ev = hidden("gpt_decode")
     expected = np.arange(8 * 96).reshape(8, 96) % 512
-    assert ev.mismatch(expected.copy(), expected) is None
+    assert ev.rules.mismatch(expected.copy(), expected) is None
     changed = expected.copy()
     changed[3, 17] += 1
-    assert ev.mismatch(changed, expected) == {"wrong_tokens": 1, "of": 768, "first_prompt": 3, "first_step": 17}
+    assert ev.rules.mismatch(changed, expected) == {"wrong_tokens": 1, "of": 768, "first_prompt": 3, "first_step": 17}
     for array, fragment in [(expected[:, :95], "shape"), (expected.astype(np.float32), "integer")]:
         np.save(tmp_path / "tokens.npy", array)
-        tokens, reason, _details = ev.read_tokens(tmp_path / "tokens.npy")
-        assert tokens is None and fragment in reason and reason in ev.REASONS, reason
+        with pytest.raises(Invalid) as rejected:
+            ev.read_tokens(tmp_path / "tokens.npy")
+        reason = rejected.value.reason
+        assert fragment in reason and reason in ev.REASONS, reason
 
 
 def test_gpt_decode_fresh_inputs() -> None:

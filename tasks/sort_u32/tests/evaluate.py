@@ -27,7 +27,9 @@ from array import array
 from typing import Any, Literal
 
 from scorer import reasons
-from scorer.harness import EvalContext, Measurement, RunOutput, load_pristine_module, read_regular_file
+from scorer.harness import EvalContext, Invalid, Measurement, RunOutput, load_rules_module, read_regular_file
+
+rules = load_rules_module(__file__, "binary_rules.py")
 
 N = 8_000_000  # the qsort baseline takes about 1.8 s on the scorer machine
 #: the public inputs' seed (environment/make_input.py, check.py): a hidden input never uses it
@@ -98,10 +100,10 @@ def first_difference(got: bytes, expected: bytes) -> int:
     return offset // 4
 
 
-def binary_verdict(ctx: EvalContext, binary: bytes, syscalls_file: bytes | None) -> tuple[str | None, dict[str, Any]]:
-    """The single-thread rule on a built binary: None or a fixed phrase of BINARY_PROBLEMS, and details.
+def binary_verdict(binary: bytes, syscalls_file: bytes | None) -> dict[str, Any]:
+    """The single-thread rule on the candidate's built binary: its details; raises
+    Invalid("candidate: PROBLEM", binary=details), PROBLEM a fixed phrase of BINARY_PROBLEMS.
     syscalls_file: what the build sandbox's grep counted in objdump's listing (None: not written)."""
-    rules = load_pristine_module(ctx, "binary_rules.py")
     problem, details = rules.inspect(binary)
     if problem is None and details.get("syscall_bytes"):
         text = (syscalls_file or b"").strip()
@@ -112,72 +114,52 @@ def binary_verdict(ctx: EvalContext, binary: bytes, syscalls_file: bytes | None)
     if problem is not None and problem not in BINARY_PROBLEMS:  # the two vocabularies drifted apart
         details["problem"] = problem
         problem = reasons.FALLBACK
-    return problem, details
+    if problem is not None:
+        raise Invalid(f"candidate: {problem}", binary=details)
+    return details
 
 
-def build(ctx: EvalContext, which: Literal["candidate", "baseline"]) -> tuple[str | None, dict[str, Any]]:
-    """Compile one side once, check the candidate's binary, and drop it into that side's workspace copy.
-    (None, details) or (the fixed reason, details)."""
+def build(ctx: EvalContext, which: Literal["candidate", "baseline"]) -> dict[str, Any]:
+    """Compile one side once, check the candidate's binary, and drop it into that side's workspace copy:
+    the binary's details; raises Invalid("WHICH: fixed reason", binary=details)."""
     out = ctx.run(BUILD, which=which, timeout_sec=BUILD_TIMEOUT_SEC)
-    failure = out.failure()
-    if failure:
-        return f"{BUILD_FAILED}: {failure}", {}
+    if failure := out.failure():
+        raise Invalid(f"{which}: {BUILD_FAILED}: {failure}", binary={})
     binary, reason = read_regular_file(out.output_dir / "sort", MAX_BINARY_BYTES)
     if binary is None:
-        return f"{NO_BINARY}: {reason}", {}
+        raise Invalid(f"{which}: {NO_BINARY}: {reason}", binary={})
     details: dict[str, Any] = {}
     if which == "candidate":
         syscalls, _ = read_regular_file(out.output_dir / "syscalls.txt", 64)
-        problem, details = binary_verdict(ctx, binary, syscalls)
-        if problem:
-            return problem, details
+        details = binary_verdict(binary, syscalls)
     target = (ctx.candidate_dir if which == "candidate" else ctx.baseline_dir) / "sort"
     if target.is_symlink() or target.exists():
         target.unlink()
     target.write_bytes(binary)
     os.chmod(target, 0o755)
-    return None, details
+    return details
 
 
 def evaluate(ctx: EvalContext) -> Measurement:
-    binary_details: dict[str, Any] = {}
-    for which in ("candidate", "baseline"):
-        problem, details = build(ctx, which)
-        if problem:
-            return Measurement(valid=False, reason=f"{which}: {problem}", details={"binary": details})
-        if which == "candidate":
-            binary_details = details
+    binary_details = build(ctx, "candidate")
+    build(ctx, "baseline")
 
     data = hidden_input(ctx.seed)
     expected = sorted_bytes(data)
     inputs = ctx.input_dir("data")
     (inputs / "input.bin").write_bytes(data)
     del data
-    failures: list[dict[str, Any]] = []
 
-    def check(out: RunOutput) -> str | None:
-        got, why = read_regular_file(out.output_dir / "sorted.bin", len(expected))
-        if got is None:
-            return f"{OUTPUT}: {why}"
+    def check(out: RunOutput) -> None:
+        got = out.read(OUTPUT, len(expected))
         if len(got) != len(expected):
-            failures.append({"bytes": len(got), "expected_bytes": len(expected)})
-            return WRONG_SIZE
+            raise Invalid(WRONG_SIZE, bytes=len(got), expected_bytes=len(expected))
         if got != expected:
-            failures.append({"first_difference": first_difference(got, expected)})
-            return DIFFERS
-        return None
+            raise Invalid(DIFFERS, first_difference=first_difference(got, expected))
 
     timing, reason = ctx.time_pair(COMMAND, inputs={"data": inputs}, check=check, timeout_sec=RUN_TIMEOUT_SEC,
                                    forbid_threads=True)
     details: dict[str, Any] = {"n": N, "split": ctx.split, "binary": binary_details}
     if timing is None:
-        return Measurement(valid=False, reason=reason or "timing failed",
-                           details={**details, **(failures[0] if failures else {})})
-    median_sec = sorted(timing.candidate_sec)[len(timing.candidate_sec) // 2]
-    return Measurement(
-        valid=True,
-        metric=median_sec,
-        timing=timing,
-        reason=VALID,
-        details={**details, "speedup": round(timing.speedup, 3)},
-    )
+        raise Invalid(reason or "timing failed", **details, **ctx.timing_failure)
+    return Measurement.timed(timing, VALID, **details)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,17 +74,28 @@ def test_stack_vm_hidden_cases_and_programs() -> None:
     vm = module_from(TASKS_DIR / "stack_vm_golf/tests/stack_vm_golf_vm.py", "_svm")
     root = TASKS_DIR / "stack_vm_golf"
     feedback, final = ev.hidden_cases(1 << 50, "feedback"), ev.hidden_cases(1 << 50, "final")
-    assert feedback[:6] == final[:6] == ev.edge_cases()
+    assert feedback[:6] == final[:6] == ev.rules.edge_cases()
     assert len(final) > len(feedback) and final == ev.hidden_cases(1 << 50, "final")
     assert ev.hidden_cases((1 << 50) + 1, "final")[6:] != final[6:]  # fresh for every seed
     public = module_from(root / "environment/check.py", "_svm_check")
-    assert public.edge_cases() == ev.edge_cases()  # the instruction: the same fixed edge cases as check.py
+    assert public.edge_cases() == ev.rules.edge_cases()  # the instruction: the same fixed edge cases as check.py
     assert ev.hidden_cases(12345, "feedback")[6:56] != public.random_cases(12345, 50)  # never the public cases
     assert task("stack_vm_golf").config.autolab.review_metric_beyond == 193
     for path, steps in ((root / "environment/dot.asm", 1158), (root / "solution/dot.asm", 193)):
         program = vm.assemble(path.read_text())
         for a, b in final:
             assert vm.run(program, a, b) == (sum(x * y for x, y in zip(a, b, strict=True)), steps)
+
+
+def test_stack_vm_check_py_gives_the_scorers_verdict(tmp_path: Path) -> None:
+    """check.py reads dot.asm by the scorer's rules (program_rules.py): a byte that is not UTF-8, even in a
+    comment, is refused by both, with the same fixed phrase."""
+    ws = tmp_path / "ws"
+    shutil.copytree(TASKS_DIR / "stack_vm_golf/environment", ws)
+    (ws / "dot.asm").write_bytes((TASKS_DIR / "stack_vm_golf/solution/dot.asm").read_bytes() + b"; \xff\n")
+    proc = subprocess.run([sys.executable, "check.py"], cwd=ws, capture_output=True, text=True, check=False)
+    assert proc.returncode == 1 and "INVALID: dot.asm is not UTF-8 text" in proc.stdout, proc.stdout + proc.stderr
+    assert hidden("stack_vm_golf").rules.NOT_UTF8 == "dot.asm is not UTF-8 text"
 
 
 @pytest.mark.slow

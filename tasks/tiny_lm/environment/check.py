@@ -1,6 +1,7 @@
 """Local check (read-only): train like the scorer does, then bits per character on the
 public validation documents (4 random positions per document, same windows as the
-scorer builds from its hidden documents).
+scorer builds from its hidden documents); the probabilities must pass the scorer's
+rules (probs_rules.py).
 
 Usage: python check.py [--skip-train]
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import lmdata
+from probs_rules import RuleError, check_probs
 
 
 def main() -> None:
@@ -32,9 +34,10 @@ def main() -> None:
     subprocess.run([sys.executable, "run_predict.py", str(model), "out/contexts.npy", "out/probs.npy"], check=True)
     print(f"prediction took {time.monotonic() - started:.1f}s for {len(targets)} contexts "
           "(scorer limit: 60s for 24,000)")
-    probs = np.load("out/probs.npy", allow_pickle=False)
-    if probs.shape != (len(targets), lmdata.V) or not np.isfinite(probs).all() or (probs < 0).any():
-        sys.exit(f"probabilities must be finite, >= 0, shape {(len(targets), lmdata.V)}; got {probs.shape}")
+    try:
+        probs = check_probs(np.load("out/probs.npy", allow_pickle=False), len(targets), lmdata.V)
+    except RuleError as exc:
+        sys.exit(f"INVALID: {exc}")
     print(f"validation bits per character: {lmdata.bits_per_char(probs, targets):.4f}")
 
 

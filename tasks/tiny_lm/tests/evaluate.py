@@ -7,7 +7,8 @@
    (left-padded, 128 chars) and a target. Only the contexts are mounted.
 3. `python run_predict.py /inputs/model /inputs/contexts/contexts.npy /output/probs.npy`
    in a fresh sandbox without data/ (60 s).
-4. Outside: probabilities are checked (finite, >= 0, right shape), each row renormalized
+4. Outside: probabilities are checked (finite, >= 0, right shape: the task's rules module
+   environment/probs_rules.py, the pristine copy of what check.py imports), each row renormalized
    and mixed with 1e-6 uniform; metric = mean -log2 p(target).
 """
 
@@ -21,7 +22,10 @@ from pathlib import Path
 import numpy as np
 from tiny_lm_grammar import documents
 
-from scorer.harness import EvalContext, Measurement, load_npy, load_pristine_module
+from scorer.harness import EvalContext, Invalid, Measurement, load_npy, load_rules_module
+
+rules = load_rules_module(__file__, "probs_rules.py")
+lmdata = load_rules_module(__file__, "lmdata.py")
 
 #: 24,000 documents: one position each has a loss sd of about 1.8 bits for the reference, so the mean's
 #: sd is 0.012 bits (0.006 normalized); at 4,000 it was 0.029 bits (0.014 normalized)
@@ -41,15 +45,10 @@ MODEL_TOO_LARGE = "the saved model exceeds 200000000 bytes or 1000 files"
 MODEL_NOT_REGULAR = "the model directory holds something that is not a regular file or directory"
 MODEL_EMPTY = "training saved nothing to /output"
 NO_PROBS = "run_predict.py wrote no probabilities"
-BAD_SHAPE = "predict() returned an array of the wrong shape (it must be (number of contexts, V))"
-NOT_FLOAT = "predict() must return floats"
-NOT_FINITE = "predict() returned NaN or infinite probabilities"
-NEGATIVE = "predict() returned negative probabilities"
-ZERO_ROW = "predict() returned a row that sums to 0"
 MEASURED = "bits per character measured on the hidden documents"
 
-REASONS = frozenset({TRAINING_FAILED, PREDICTION_FAILED, MODEL_LINK, MODEL_TOO_LARGE, MODEL_NOT_REGULAR,
-                     MODEL_EMPTY, NO_PROBS, BAD_SHAPE, NOT_FLOAT, NOT_FINITE, NEGATIVE, ZERO_ROW, MEASURED})
+REASONS = rules.REASONS | {TRAINING_FAILED, PREDICTION_FAILED, MODEL_LINK, MODEL_TOO_LARGE, MODEL_NOT_REGULAR,
+                           MODEL_EMPTY, NO_PROBS, MEASURED}
 assert (MAX_MODEL_BYTES, MAX_MODEL_FILES) == (200_000_000, 1000), "MODEL_TOO_LARGE names these constants"
 
 
@@ -59,8 +58,9 @@ def hidden_split(seed: int, lmdata, count: int = HIDDEN_DOCS) -> tuple[np.ndarra
     return lmdata.eval_windows(documents(_HIDDEN_SEED_BASE + doc_seed, count), _HIDDEN_SEED_BASE + window_seed)
 
 
-def copy_model(src: Path, dst: Path) -> tuple[str | None, dict]:
-    """Copy regular files and directories only (never follow a link): (None or a fixed reason, details)."""
+def copy_model(src: Path, dst: Path) -> dict:
+    """Copy regular files and directories only (never follow a link): the model's size as details;
+    raises Invalid (a fixed reason, the offending path or count in its details)."""
     total = files = 0
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         rel = Path(dirpath).relative_to(src)
@@ -68,51 +68,40 @@ def copy_model(src: Path, dst: Path) -> tuple[str | None, dict]:
         for name in [*dirnames, *filenames]:
             info = os.lstat(os.path.join(dirpath, name))
             if stat.S_ISLNK(info.st_mode):
-                return MODEL_LINK, {"path": str(rel / name)[:200]}
+                raise Invalid(MODEL_LINK, path=str(rel / name)[:200])
             if stat.S_ISREG(info.st_mode):
                 files += 1
                 total += info.st_size
                 if total > MAX_MODEL_BYTES or files > MAX_MODEL_FILES:
-                    return MODEL_TOO_LARGE, {"bytes_so_far": total, "files_so_far": files}
+                    raise Invalid(MODEL_TOO_LARGE, bytes_so_far=total, files_so_far=files)
             elif not stat.S_ISDIR(info.st_mode):
-                return MODEL_NOT_REGULAR, {"path": str(rel / name)[:200]}
+                raise Invalid(MODEL_NOT_REGULAR, path=str(rel / name)[:200])
         for name in filenames:
             shutil.copyfile(os.path.join(dirpath, name), dst / rel / name, follow_symlinks=False)
     if files == 0:
-        return MODEL_EMPTY, {}
-    return None, {"model_bytes": total, "model_files": files}
+        raise Invalid(MODEL_EMPTY)
+    return {"model_bytes": total, "model_files": files}
 
 
-def read_probs(path: Path, n: int, v: int) -> tuple[np.ndarray | None, str, dict]:
-    """(float64 probabilities, "", {}) or (None, fixed reason, details)."""
+def read_probs(path: Path, n: int, v: int) -> np.ndarray:
+    """The float64 probabilities; raises Invalid (a fixed reason, the values behind it in its details)."""
     probs, why = load_npy(path, MAX_PROBS_BYTES, missing=NO_PROBS)
     if probs is None:
-        return None, why, {}
-    if probs.shape != (n, v):
-        return None, BAD_SHAPE, {"shape": list(probs.shape), "expected": [n, v]}
-    if probs.dtype.kind != "f":
-        return None, NOT_FLOAT, {"dtype": str(probs.dtype)}
-    probs = probs.astype(np.float64)
-    if not np.isfinite(probs).all():
-        return None, NOT_FINITE, {"rows": int((~np.isfinite(probs)).any(axis=1).sum())}
-    if (probs < 0).any():
-        return None, NEGATIVE, {"rows": int((probs < 0).any(axis=1).sum())}
-    if (probs.sum(axis=1) <= 0).any():
-        return None, ZERO_ROW, {"rows": int((probs.sum(axis=1) <= 0).sum())}
-    return probs, "", {}
+        raise Invalid(why)
+    try:
+        return rules.check_probs(probs, n, v)
+    except rules.RuleError as error:
+        raise Invalid.from_rule(error) from None
 
 
 def evaluate(ctx: EvalContext) -> Measurement:
-    lmdata = load_pristine_module(ctx, "lmdata.py")
     contexts, targets = hidden_split(ctx.seed, lmdata)  # before training: nothing else runs meanwhile
     train = ctx.run("python run_train.py /output", timeout_sec=TRAIN_TIMEOUT_SEC, pin=True)
     if failure := train.failure():
-        return Measurement(valid=False, reason=f"{TRAINING_FAILED}: {failure}",
-                           details={"exit_code": train.exit_code, "train_seconds": round(train.duration_sec, 2)})
+        raise Invalid(f"{TRAINING_FAILED}: {failure}", exit_code=train.exit_code,
+                      train_seconds=round(train.duration_sec, 2))
     model_dir = ctx.input_dir("model")
-    problem, model_details = copy_model(train.output_dir, model_dir)
-    if problem:
-        return Measurement(valid=False, reason=problem, details=model_details)
+    model_details = copy_model(train.output_dir, model_dir)
     contexts_dir = ctx.input_dir("contexts")
     np.save(contexts_dir / "contexts.npy", contexts)
     run = ctx.run(
@@ -120,11 +109,9 @@ def evaluate(ctx: EvalContext) -> Measurement:
         inputs={"model": model_dir, "contexts": contexts_dir}, timeout_sec=PREDICT_TIMEOUT_SEC, pin=True,
     )
     if failure := run.failure():
-        return Measurement(valid=False, reason=f"{PREDICTION_FAILED}: {failure}",
-                           details={"exit_code": run.exit_code, "predict_seconds": round(run.duration_sec, 2)})
-    probs, reason, details = read_probs(run.output_dir / "probs.npy", len(targets), lmdata.V)
-    if probs is None:
-        return Measurement(valid=False, reason=reason, details=details)
+        raise Invalid(f"{PREDICTION_FAILED}: {failure}", exit_code=run.exit_code,
+                      predict_seconds=round(run.duration_sec, 2))
+    probs = read_probs(run.output_dir / "probs.npy", len(targets), lmdata.V)
     bpc = lmdata.bits_per_char(probs, targets)
     return Measurement(
         valid=True, metric=bpc, reason=MEASURED,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scorer.outputs import Invalid
 from tests.tasks.helpers import (
     TASKS_DIR,
     assert_baseline,
@@ -73,10 +74,12 @@ def test_tiny_lm_rejects_bad_probabilities(tmp_path: Path) -> None:
              (-good, "negative"), (np.zeros_like(good), "sums to 0")]
     for array, fragment in cases:
         np.save(tmp_path / "probs.npy", array)
-        probs, reason, _details = ev.read_probs(tmp_path / "probs.npy", 4, 76)
-        assert probs is None and fragment in reason and reason in ev.REASONS, reason
+        with pytest.raises(Invalid) as rejected:
+            ev.read_probs(tmp_path / "probs.npy", 4, 76)
+        reason = rejected.value.reason
+        assert fragment in reason and reason in ev.REASONS, reason
     np.save(tmp_path / "probs.npy", good)
-    assert ev.read_probs(tmp_path / "probs.npy", 4, 76)[0] is not None
+    assert ev.read_probs(tmp_path / "probs.npy", 4, 76) is not None
 
 
 def test_tiny_lm_model_copy_refuses_links(tmp_path: Path) -> None:
@@ -84,15 +87,23 @@ def test_tiny_lm_model_copy_refuses_links(tmp_path: Path) -> None:
     src = tmp_path / "out"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "w.bin").write_bytes(b"12")
-    assert ev.copy_model(src, tmp_path / "a")[0] is None and (tmp_path / "a/sub/w.bin").read_bytes() == b"12"
+    assert ev.copy_model(src, tmp_path / "a") == {"model_bytes": 2, "model_files": 1}
+    assert (tmp_path / "a/sub/w.bin").read_bytes() == b"12"
+
+    def refused(model: Path, dst: Path) -> Invalid:
+        with pytest.raises(Invalid) as rejected:
+            ev.copy_model(model, dst)
+        return rejected.value
+
     (src / "leak").symlink_to("/etc/shadow")
-    assert ev.copy_model(src, tmp_path / "b") == (ev.MODEL_LINK, {"path": "leak"})  # the name: details only
+    link = refused(src, tmp_path / "b")
+    assert (link.reason, link.details) == (ev.MODEL_LINK, {"path": "leak"})  # the name: details only
     (src / "leak").unlink()
     os.mkfifo(src / "pipe")
-    assert ev.copy_model(src, tmp_path / "c")[0] == ev.MODEL_NOT_REGULAR
+    assert refused(src, tmp_path / "c").reason == ev.MODEL_NOT_REGULAR
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert ev.copy_model(empty, tmp_path / "d")[0] == ev.MODEL_EMPTY
+    assert refused(empty, tmp_path / "d").reason == ev.MODEL_EMPTY
 
 
 def test_tiny_lm_fresh_inputs() -> None:
