@@ -14,7 +14,6 @@ import os
 import posixpath
 import secrets
 import select
-import signal
 import subprocess
 import threading
 import time
@@ -209,15 +208,8 @@ class BwrapProcess(RunningSandboxBase):
         """Kill the whole tree: the outer bwrap (its pid-1 child dies with it, taking the pid
         namespace along) and, belt and braces, every task in the cgroup."""
         self.thaw()  # frozen tasks take a SIGKILL only once thawed
-        with self._lock:
-            if self._exited:
-                return
-            if self._kill_reason is None:
-                self._kill_reason = reason
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if not self._claim_kill(reason, pgid=self._proc.pid):
+            return
         if self._cgroup is not None:
             self._cgroup.kill_all()
 

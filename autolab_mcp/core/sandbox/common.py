@@ -147,6 +147,22 @@ class RunningSandboxBase(ABC):
         self._frozen_since: float | None = None
         self._freeze_lock = threading.Lock()
 
+    def _claim_kill(self, reason: KillReason, pgid: int | None = None) -> bool:
+        """Record why the run is being killed (the first reason wins) and SIGKILL process group `pgid`
+        under the same lock the watcher takes to mark the exit, so a reaped (reusable) pid is never hit;
+        False when the run had already exited."""
+        with self._lock:
+            if self._exited:
+                return False
+            if self._kill_reason is None:
+                self._kill_reason = reason
+            if pgid is not None:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        return True
+
     def _final_result(self, *, exit_code: int | None, tail: str, oom: bool, who: KilledBy | None, sig: str | None,
                       limits_mode: str, duration: float | None = None) -> ExecResult:
         """How the run ended, from what every backend tracks the same way (output counts, kill reason,

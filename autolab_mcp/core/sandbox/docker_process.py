@@ -175,11 +175,8 @@ class DockerProcess(ContainerWatch):
             self._eof.set()
 
     def _terminate(self, reason: KillReason) -> None:
-        with self._lock:
-            if self._exited:
-                return
-            if self._kill_reason is None:
-                self._kill_reason = reason
+        if not self._claim_kill(reason):
+            return
         self.thaw()  # a paused container cannot be killed on every engine
         try:
             self._api.kill(self.container_id)  # SIGKILL to pid 1 takes the whole pid namespace along

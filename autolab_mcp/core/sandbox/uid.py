@@ -336,16 +336,8 @@ class UidProcess(RunningSandboxBase):
             self._feed(data)
 
     def _terminate(self, reason: KillReason) -> None:
-        with self._lock:
-            if self._exited:
-                return
-            if self._kill_reason is None:
-                self._kill_reason = reason
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self._sweep()
+        if self._claim_kill(reason, pgid=self._proc.pid):
+            self._sweep()
 
     def _sweep(self) -> None:
         """Kill what is left of the run (background jobs, escaped sessions) and reap the orphans."""
