@@ -78,24 +78,60 @@ def _apt_packages(command: str) -> list[str] | None:
     return [w for w in words[2:] if not w.startswith("-")] if words[1:2] == ["install"] else None
 
 
-def _copy(build: Build, context: Path, step: Step) -> None:
-    *sources, dest = step.args
+def copy_sources(context: Path, step: Step) -> list[Path]:
+    """The build-context paths a COPY/ADD step names (globs expanded); ImportRefused for a URL or a
+    path outside environment/."""
+    sources = step.args[:-1]
     if any(re.match(r"^[a-z]+://", s) for s in sources):
         raise ImportRefused(f"line {step.line}: {step.instruction} from a URL: the build has no network")
-    target = dest if dest.startswith("/") else posixpath.join(build.workdir, dest)
-    into_dir = dest.endswith("/") or len(sources) > 1 or build.host_path(target).is_dir()
+    paths = []
     for source in sources:
         matches = sorted(context.glob(source)) if any(c in source for c in "*?[") else [context / source]
         for path in matches:
-            resolved = path.resolve()
-            if not resolved.is_relative_to(context.resolve()) or not path.exists():
+            if not path.resolve().is_relative_to(context.resolve()) or not path.exists():
                 raise ImportRefused(f"line {step.line}: {step.instruction} {source}: not inside environment/")
-            final = build.host_path(target) / path.name if into_dir and not path.is_dir() else build.host_path(target)
-            if path.is_dir():
-                shutil.copytree(path, final, dirs_exist_ok=True, symlinks=True)
-            else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, final)
+            paths.append(path)
+    return paths
+
+
+def copy_target(build: Build, step: Step) -> str:
+    """The absolute destination of a COPY/ADD step (relative ones are under the WORKDIR so far)."""
+    dest = step.args[-1]
+    return dest if dest.startswith("/") else posixpath.join(build.workdir, dest)
+
+
+def _copy(build: Build, context: Path, step: Step) -> None:
+    target = copy_target(build, step)
+    into_dir = step.args[-1].endswith("/") or len(step.args) > 2 or build.host_path(target).is_dir()
+    for path in copy_sources(context, step):
+        final = build.host_path(target) / path.name if into_dir and not path.is_dir() else build.host_path(target)
+        if path.is_dir():
+            shutil.copytree(path, final, dirs_exist_ok=True, symlinks=True)
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, final)
+
+
+def apply_declaration(build: Build, step: Step, stand_in_line: str | None = None) -> bool:
+    """FROM, WORKDIR, ENV, ARG and the instructions that build nothing, which both builders (the host's
+    and the container's) apply alike: True when `step` was one of them. `stand_in_line`: what stands in
+    for the base, for the report (default: the host, as bases.stand_in says)."""
+    if step.instruction == "FROM":
+        if build.base_image:
+            raise ImportRefused(f"line {step.line}: multi-stage builds are not supported")
+        build.base_image = step.args[0]
+        line = stand_in(step.args[0])  # refuses what the host cannot stand in for
+        build.report.append(f"{step.args[0]}: {stand_in_line}" if stand_in_line else line)
+    elif step.instruction == "WORKDIR":
+        path = step.args[0]
+        build.workdir = posixpath.normpath(path if path.startswith("/") else posixpath.join(build.workdir, path))
+    elif step.instruction == "ENV":
+        build.env.update(arg.split("=", 1) for arg in step.args)  # type: ignore[arg-type]
+    elif step.instruction in ("COPY", "ADD", "RUN"):
+        return False
+    elif step.instruction != "ARG":
+        build.report.append(f"line {step.line}: {step.instruction} ignored (nothing to build)")
+    return True
 
 
 def tops_for(command: str, workdir: str) -> list[str]:
@@ -171,21 +207,11 @@ def build_environment(steps: list[Step], context: Path, stage: Path, backend: Sa
     build = Build(stage=stage)
     stage.mkdir(parents=True, exist_ok=True)
     for step in steps:
-        if step.instruction == "FROM":
-            if build.base_image:
-                raise ImportRefused(f"line {step.line}: multi-stage builds are not supported")
-            build.base_image = step.args[0]
-            build.report.append(stand_in(step.args[0]))
-        elif step.instruction == "WORKDIR":
-            path = step.args[0]
-            build.workdir = posixpath.normpath(path if path.startswith("/") else posixpath.join(build.workdir, path))
-            build.host_path(build.workdir).mkdir(parents=True, exist_ok=True)
-        elif step.instruction == "ENV":
-            build.env.update(arg.split("=", 1) for arg in step.args)  # type: ignore[arg-type]
+        if apply_declaration(build, step):
+            if step.instruction == "WORKDIR":
+                build.host_path(build.workdir).mkdir(parents=True, exist_ok=True)
         elif step.instruction in ("COPY", "ADD"):
             _copy(build, context, step)
-        elif step.instruction == "RUN":
+        else:
             _run(build, step, backend)
-        elif step.instruction != "ARG":
-            build.report.append(f"line {step.line}: {step.instruction} ignored (nothing to build)")
     return build

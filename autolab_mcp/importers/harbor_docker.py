@@ -23,7 +23,15 @@ from typing import Any
 from autolab_mcp.core.sandbox.docker_api import connect, docker_errors
 from autolab_mcp.importers.bases import ImportRefused, stand_in
 from autolab_mcp.importers.dockerfile import Step
-from autolab_mcp.importers.harbor_build import SANDBOX_OWN, Build, run_script, tops_for
+from autolab_mcp.importers.harbor_build import (
+    SANDBOX_OWN,
+    Build,
+    apply_declaration,
+    copy_sources,
+    copy_target,
+    run_script,
+    tops_for,
+)
 
 LOCAL_BASE = "localhost/autolab-base:bookworm"
 _MAX_EXTRACT_BYTES = 2 * 1024 ** 3
@@ -50,21 +58,16 @@ class _BuildContainer:
         code, output = self.container.exec_run(["/bin/sh", "-c", script], workdir=workdir, environment=env)
         return code, (output or b"").decode(errors="replace")
 
-    def copy_in(self, context: Path, sources: list[str], dest: str) -> None:
+    def copy_in(self, paths: list[Path], dest: str, into_dir: bool) -> None:
         """COPY semantics for local sources: a directory's contents, a file into a directory or to a path."""
-        into_dir = dest.endswith("/") or len(sources) > 1
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
-            for source in sources:
-                matches = sorted(context.glob(source)) if any(c in source for c in "*?[") else [context / source]
-                for path in matches:
-                    if not path.resolve().is_relative_to(context.resolve()) or not path.exists():
-                        raise ImportRefused(f"COPY {source}: not inside environment/")
-                    if path.is_dir():
-                        for child in sorted(path.iterdir()):
-                            tar.add(child, arcname=child.name)
-                    else:
-                        tar.add(path, arcname=path.name if into_dir else posixpath.basename(dest.rstrip("/")))
+            for path in paths:
+                if path.is_dir():
+                    for child in sorted(path.iterdir()):
+                        tar.add(child, arcname=child.name)
+                else:
+                    tar.add(path, arcname=path.name if into_dir else posixpath.basename(dest.rstrip("/")))
         target = dest if into_dir else posixpath.dirname(dest.rstrip("/")) or "/"
         code, out = self.run(f"mkdir -p {shlex.quote(target)}", "/", {})
         if code != 0:
@@ -95,29 +98,21 @@ class _BuildContainer:
             pass
 
 
+_STAND_IN = (f"{LOCAL_BASE} (Debian bookworm, made on this machine) stands in for it; built through the Docker API "
+             "in a container without network")
+
+
 def _apply(step: Step, build: Build, box: _BuildContainer, context: Path, tops: set[str]) -> None:
-    if step.instruction == "FROM":
-        if build.base_image:
-            raise ImportRefused(f"line {step.line}: multi-stage builds are not supported")
-        build.base_image = step.args[0]
-        stand_in(step.args[0])  # refuses what the host path refuses
-        build.report.append(f"{step.args[0]}: {LOCAL_BASE} (Debian bookworm, made on this machine) stands in for "
-                            "it; built through the Docker API in a container without network")
-    elif step.instruction == "WORKDIR":
-        path = step.args[0]
-        build.workdir = posixpath.normpath(path if path.startswith("/") else posixpath.join(build.workdir, path))
-        box.run(f"mkdir -p {shlex.quote(build.workdir)}", "/", {})
-        tops.add(build.workdir.strip("/").split("/")[0])
-    elif step.instruction == "ENV":
-        build.env.update(arg.split("=", 1) for arg in step.args)  # type: ignore[arg-type]
+    if apply_declaration(build, step, _STAND_IN):
+        if step.instruction == "WORKDIR":
+            box.run(f"mkdir -p {shlex.quote(build.workdir)}", "/", {})
+            tops.add(build.workdir.strip("/").split("/")[0])
     elif step.instruction in ("COPY", "ADD"):
-        *sources, dest = step.args
-        if any("://" in arg for arg in step.args):
-            raise ImportRefused(f"line {step.line}: {step.instruction} from a URL: the build has no network")
-        dest = dest if dest.startswith("/") else posixpath.join(build.workdir, dest)
-        box.copy_in(context, sources, dest + ("/" if step.args[-1].endswith("/") else ""))
+        dest = copy_target(build, step)
+        box.copy_in(copy_sources(context, step), dest + ("/" if step.args[-1].endswith("/") else ""),
+                    into_dir=step.args[-1].endswith("/") or len(step.args) > 2)
         tops.add(dest.strip("/").split("/")[0])
-    elif step.instruction == "RUN":
+    else:
         script = run_script(build, step)
         if script is None:
             return
@@ -127,8 +122,6 @@ def _apply(step: Step, build: Build, box: _BuildContainer, context: Path, tops: 
             raise ImportRefused(f"line {step.line}: RUN {script[:120]!r} failed in the build container (no network; "
                                 f"exit {code}): {output[-400:]}")
         build.report.append(f"line {step.line}: ran `{script[:80]}` in the build container (no network)")
-    elif step.instruction != "ARG":
-        build.report.append(f"line {step.line}: {step.instruction} ignored (nothing to build)")
 
 
 def docker_build_environment(steps: list[Step], context: Path, stage: Path) -> Build:

@@ -91,3 +91,23 @@ def test_the_upstream_snapshot_reads_and_every_task_needs_only_the_stand_ins_nam
     requirements = {r for t in tasks for r in t.requirements}
     assert {"numpy", "scipy", "cvxpy", "ecos", "ortools<9.12", "python-sat", "faiss-cpu", "pot"} <= requirements
     assert next(t for t in tasks if t.name == "aes_gcm_encryption").requirements == ["cryptography"]
+
+
+def test_the_stand_in_refuses_a_task_class_missing_one_of_its_three_methods():
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(KIT)!r}]
+        from AlgoTuneTasks.base import Task, register_task, TASK_REGISTRY
+
+        @register_task("half")
+        class Half(Task):
+            def solve(self, problem):
+                return problem
+        try:
+            Half()
+        except TypeError as exc:
+            print("refused:", exc)
+        print(sorted(TASK_REGISTRY))
+    """)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused:" in done.stdout and "is_solution" in done.stdout and "['half']" in done.stdout

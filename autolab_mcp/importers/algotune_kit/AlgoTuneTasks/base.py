@@ -8,6 +8,7 @@ attributes, and `solve` as the oracle) and the `register_task` decorator.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 TASK_REGISTRY: dict[str, type] = {}
@@ -23,8 +24,9 @@ def register_task(name: str):
     return decorator
 
 
-class Task:
-    """What AlgoTune's task classes inherit: generate_problem, solve and is_solution are theirs."""
+class Task(ABC):
+    """What AlgoTune's task classes inherit. The three methods are each task's own; a class missing one
+    cannot be instantiated (TypeError naming it), rather than fail later in the middle of an evaluation."""
 
     def __init__(self, n: int | None = None, dataset_size: int | None = None, target_time_ms: int | None = None,
                  data_dir: str | None = None, **kwargs: Any) -> None:
@@ -36,11 +38,14 @@ class Task:
         self.target_time_ms = target_time_ms
         self.data_dir = data_dir
 
+    @abstractmethod
     def generate_problem(self, n: int, random_seed: int = 1) -> Any:
-        raise NotImplementedError
+        """A problem of size n, determined by the seed."""
 
+    @abstractmethod
     def solve(self, problem: Any) -> Any:
-        raise NotImplementedError
+        """The reference solution (the baseline our scorer times)."""
 
+    @abstractmethod
     def is_solution(self, problem: Any, solution: Any) -> bool:
-        raise NotImplementedError
+        """Whether `solution` solves `problem` (run by the scorer, outside the solver's sandbox)."""
